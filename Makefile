@@ -1,0 +1,122 @@
+# Kedro multi-project fraud-detection monorepo.
+#   make demo   - the whole loop on embedded defaults (SQLite MLflow store, local files)
+#   make test   - every test: lint, import boundaries, each app's tests in its own env, cross-app tests
+# Every target does its own set-up: uv is bootstrapped into .tools/ when missing and each member
+# is synced from the one uv.lock into its own environment (<member>/.venv).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+export KEDRO_DISABLE_TELEMETRY := true
+export UV_COMPILE_BYTECODE := 1
+export MPLBACKEND := Agg
+
+UV_VERSION := 0.13.8
+UV := $(or $(shell command -v uv 2>/dev/null),$(ROOT)/.tools/bin/uv)
+PYTHON ?= python3
+APPS := etl_app ml_app user_app
+MEMBERS := shared_schemas $(APPS)
+APP ?= ml_app
+empty :=
+space := $(empty) $(empty)
+SRC_PATHS := $(subst $(space),:,$(foreach a,$(APPS),$(ROOT)/$(a)/src))
+
+# Run kedro for one app, from the app folder (where Kedro finds its project), in its own env.
+kedro = cd $(ROOT)/$(1) && $(ROOT)/$(1)/.venv/bin/kedro
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+# --- set-up ------------------------------------------------------------------------------------
+$(ROOT)/.tools/bin/uv:
+	@echo ">> uv not found: bootstrapping uv $(UV_VERSION) into .tools/"
+	$(PYTHON) -m venv $(ROOT)/.tools
+	$(ROOT)/.tools/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+.PHONY: uv
+uv: $(if $(filter $(ROOT)/.tools/bin/uv,$(UV)),$(ROOT)/.tools/bin/uv)
+
+.PHONY: install
+install: uv ## Sync every environment from uv.lock (root tools + one env per member)
+	cd $(ROOT) && $(UV) sync --locked --quiet
+	@for m in $(MEMBERS); do \
+	  echo ">> syncing $$m/.venv"; \
+	  UV_PROJECT_ENVIRONMENT=$(ROOT)/$$m/.venv $(UV) sync --locked --quiet --directory $(ROOT) \
+	    --package $${m//_/-}; \
+	done
+
+install-%: uv
+	UV_PROJECT_ENVIRONMENT=$(ROOT)/$*/.venv $(UV) sync --locked --quiet --directory $(ROOT) \
+	  --package $(subst _,-,$*) $(EXTRA_SYNC_ARGS)
+
+.PHONY: lock
+lock: uv ## Re-resolve uv.lock after changing a pyproject.toml
+	cd $(ROOT) && $(UV) lock
+
+# --- quality -----------------------------------------------------------------------------------
+.PHONY: lint
+lint: install ## ruff (lint + format check) and import-linter boundaries
+	cd $(ROOT) && .venv/bin/ruff check .
+	cd $(ROOT) && .venv/bin/ruff format --check .
+	cd $(ROOT) && PYTHONPATH=$(SRC_PATHS) .venv/bin/lint-imports
+
+.PHONY: format
+format: install ## Apply ruff formatting and safe fixes
+	cd $(ROOT) && .venv/bin/ruff check --fix . && .venv/bin/ruff format .
+
+.PHONY: test
+test: lint ## Every test: lint, boundaries, each member's tests in its own env, cross-app tests
+	@for m in $(MEMBERS); do \
+	  echo ">> testing $$m (in $$m/.venv)"; \
+	  (cd $(ROOT)/$$m && .venv/bin/pytest -q) ; \
+	done
+	@echo ">> cross-app tests (tests/)"
+	cd $(ROOT) && .venv/bin/pytest -q tests
+
+test-%: install ## Run one member's tests, e.g. make test-etl_app
+	cd $(ROOT)/$* && .venv/bin/pytest -q
+
+# --- running the apps --------------------------------------------------------------------------
+.PHONY: simulate
+simulate: install ## Fill the source-system database with simulated payments (etl_app)
+	$(call kedro,etl_app) run --pipelines simulate $(if $(PARAMS),--params $(PARAMS))
+
+.PHONY: run-etl
+run-etl: install ## Publish instances and labels to the exchange (etl_app)
+	$(call kedro,etl_app) run --pipelines etl_instances $(if $(PARAMS),--params $(PARAMS))
+	$(call kedro,etl_app) run --pipelines etl_labels $(if $(PARAMS),--params $(PARAMS))
+
+.PHONY: run-ml train
+run-ml train: install ## Train, log the pipeline model to MLflow and register it (ml_app)
+	$(call kedro,ml_app) run --pipelines training $(if $(PARAMS),--params $(PARAMS))
+
+.PHONY: run-user
+run-user: install ## Score new instances with the champion model (user_app)
+	$(call kedro,user_app) run --pipelines batch_scoring $(if $(PARAMS),--params $(PARAMS))
+
+.PHONY: demo
+demo: install ## The whole loop: simulate -> etl -> train -> register/promote -> score -> summary
+	cd $(ROOT) && .venv/bin/python scripts/demo.py
+
+# --- looking at things -------------------------------------------------------------------------
+.PHONY: viz
+viz: uv ## Pipeline graph of one app in kedro-viz on 127.0.0.1 (make viz APP=ml_app)
+	$(MAKE) install-$(APP) EXTRA_SYNC_ARGS="--group viz"
+	$(call kedro,$(APP)) viz run --host 127.0.0.1 --no-browser
+
+.PHONY: mlflow-ui
+mlflow-ui: install ## MLflow UI on 127.0.0.1:5000 over the shared tracking store
+	cd $(ROOT)/ml_app && .venv/bin/mlflow ui --host 127.0.0.1 --port 5000 \
+	  --backend-store-uri "$$($(ROOT)/.venv/bin/python -m shared_schemas.config mlflow_tracking_uri)" \
+	  --default-artifact-root "$$($(ROOT)/.venv/bin/python -m shared_schemas.config mlflow_artifact_root)"
+
+.PHONY: clean
+clean: ## Remove generated data, the MLflow store and environments
+	rm -rf $(ROOT)/data $(ROOT)/mlflow.db $(ROOT)/mlartifacts
+	for a in $(APPS); do rm -rf $(ROOT)/$$a/data/0* $(ROOT)/$$a/data/quarantine; done
+	for m in $(MEMBERS); do rm -rf $(ROOT)/$$m/.venv; done
+	rm -rf $(ROOT)/.venv $(ROOT)/.tools

@@ -1,0 +1,115 @@
+"""Point-in-time feature definitions, as one set-based SQL query.
+
+Every window frame is ``RANGE BETWEEN <n> PRECEDING AND 1 PRECEDING`` over integer epoch seconds:
+it sees only rows strictly before the payment, so a feature can never depend on anything that
+happened at or after the payment's own time. The SQL uses only standard window functions, so
+the same text runs on DuckDB (default engine) and Spark SQL.
+
+Input relations:
+  ``payments``    one row per payment: _row, in_window, transaction_id, card_id, customer_id,
+                  merchant_id, amount, event_time, merchant_category, merchant_country, home_country
+  ``chargebacks`` one row per chargeback already received: merchant_id, received_at
+"""
+
+from __future__ import annotations
+
+HOUR = 3_600
+DAY = 86_400
+
+
+def feature_sql(lookback_days: int, merchant_window_days: int = 30) -> str:
+    """The feature query; ``lookback_days`` bounds the card history every feature may see."""
+    lookback = int(lookback_days) * DAY
+    merchant_window = int(merchant_window_days) * DAY
+    card = "PARTITION BY card_id ORDER BY ts RANGE BETWEEN {} PRECEDING AND 1 PRECEDING"
+    return f"""
+WITH tx AS (
+    SELECT *, CAST(epoch(event_time) AS BIGINT) AS ts FROM payments
+),
+card_features AS (
+    SELECT
+        _row,
+        COUNT(*) OVER w1h AS tx_count_1h,
+        COUNT(*) OVER w24h AS tx_count_24h,
+        COUNT(*) OVER w7d AS tx_count_7d,
+        COALESCE(SUM(amount) OVER w1h, 0.0) AS amount_sum_1h,
+        COALESCE(SUM(amount) OVER w24h, 0.0) AS amount_sum_24h,
+        COALESCE(SUM(amount) OVER w7d, 0.0) AS amount_sum_7d,
+        CAST(ts - MAX(ts) OVER wlb AS DOUBLE) AS seconds_since_prev_tx,
+        amount / NULLIF(MEDIAN(amount) OVER wlb, 0.0) AS amount_to_median_ratio
+    FROM tx
+    WINDOW
+        w1h AS ({card.format(HOUR)}),
+        w24h AS ({card.format(DAY)}),
+        w7d AS ({card.format(7 * DAY)}),
+        wlb AS ({card.format(lookback)})
+),
+novelty AS (
+    SELECT
+        _row,
+        COUNT(*) OVER (
+            PARTITION BY card_id, merchant_id ORDER BY ts
+            RANGE BETWEEN {lookback} PRECEDING AND 1 PRECEDING
+        ) = 0 AS is_new_merchant,
+        COUNT(*) OVER (
+            PARTITION BY card_id, merchant_country ORDER BY ts
+            RANGE BETWEEN {lookback} PRECEDING AND 1 PRECEDING
+        ) = 0 AS is_new_country
+    FROM tx
+),
+merchant_events AS (
+    SELECT _row, merchant_id, ts, 1 AS is_tx, 0 AS is_cb FROM tx
+    UNION ALL
+    SELECT NULL AS _row, merchant_id, CAST(epoch(received_at) AS BIGINT) AS ts, 0, 1
+    FROM chargebacks
+),
+merchant_features AS (
+    SELECT _row, merchant_chargebacks_30d, merchant_tx_30d
+    FROM (
+        SELECT
+            _row,
+            is_tx,
+            COALESCE(SUM(is_cb) OVER wm, 0) AS merchant_chargebacks_30d,
+            COALESCE(SUM(is_tx) OVER wm, 0) AS merchant_tx_30d
+        FROM merchant_events
+        WINDOW wm AS (
+            PARTITION BY merchant_id ORDER BY ts
+            RANGE BETWEEN {merchant_window} PRECEDING AND 1 PRECEDING
+        )
+    ) AS m
+    WHERE is_tx = 1
+)
+SELECT
+    tx._row,
+    tx.transaction_id,
+    tx.card_id,
+    tx.customer_id,
+    tx.merchant_id,
+    tx.event_time,
+    tx.amount,
+    tx.merchant_category,
+    tx.merchant_country,
+    tx.merchant_country <> tx.home_country AS is_foreign,
+    CAST(hour(tx.event_time) AS BIGINT) AS hour_of_day,
+    CAST(isodow(tx.event_time) - 1 AS BIGINT) AS day_of_week,
+    c.tx_count_1h,
+    c.tx_count_24h,
+    c.tx_count_7d,
+    c.amount_sum_1h,
+    c.amount_sum_24h,
+    c.amount_sum_7d,
+    c.seconds_since_prev_tx,
+    c.amount_to_median_ratio,
+    n.is_new_merchant,
+    n.is_new_country,
+    m.merchant_chargebacks_30d,
+    m.merchant_tx_30d,
+    CAST(m.merchant_chargebacks_30d AS DOUBLE) / (m.merchant_tx_30d + 1)
+        AS merchant_chargeback_rate_30d
+FROM tx
+JOIN card_features AS c ON c._row = tx._row
+JOIN novelty AS n ON n._row = tx._row
+JOIN merchant_features AS m ON m._row = tx._row
+WHERE tx.in_window
+ORDER BY tx._row
+"""

@@ -1,0 +1,21 @@
+"""Project settings of etl_app (https://docs.kedro.org/en/stable/configure/configuration_basics/).
+
+Cross-app settings (exchange root, MLflow tracking URI, registered model name) are not repeated
+here: catalogs read them from the monorepo's conf/shared.yml through the `shared:` resolver.
+"""
+
+from datetime import date, timedelta
+
+from shared_schemas.config import shared_resolver
+
+
+def days_before(day: str, days: int) -> str:
+    """``${days_before:2025-03-01,30}`` -> ``2025-01-30``: date arithmetic for SQL window bounds."""
+    return (date.fromisoformat(str(day)) - timedelta(days=int(days))).isoformat()
+
+
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "custom_resolvers": {"shared": shared_resolver, "days_before": days_before},
+}

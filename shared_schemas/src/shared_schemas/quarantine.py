@@ -1,0 +1,122 @@
+"""Split a batch into rows that honour a contract and rows that do not, losing none.
+
+Producers call :func:`split_valid_rows` before publishing: valid rows go to the exchange, rejected
+rows go to a quarantine dataset together with the checks they failed, and the counts are logged.
+A batch whose reject ratio exceeds the producer's limit fails loudly instead, so a broken source
+cannot quietly shrink what downstream apps see.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pandera.errors
+import pandera.pandas as pa
+
+FAILED_CHECKS = "failed_checks"
+
+
+@dataclass(frozen=True)
+class QuarantineReport:
+    """Counts of one split: rows_in == rows_valid + rows_rejected always holds."""
+
+    contract: str
+    rows_in: int
+    rows_valid: int
+    rows_rejected: int
+    failures_by_check: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def reject_ratio(self) -> float:
+        return self.rows_rejected / self.rows_in if self.rows_in else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain counts for a quality-report dataset or MLflow."""
+        return {
+            "contract": self.contract,
+            "rows_in": self.rows_in,
+            "rows_valid": self.rows_valid,
+            "rows_quarantined": self.rows_rejected,
+            "reject_ratio": self.reject_ratio,
+            "failures_by_check": dict(self.failures_by_check),
+        }
+
+    def summary(self) -> str:
+        checks = ", ".join(f"{name}: {n}" for name, n in sorted(self.failures_by_check.items()))
+        return (
+            f"{self.contract}: {self.rows_in} rows in, {self.rows_valid} valid, "
+            f"{self.rows_rejected} quarantined ({self.reject_ratio:.2%})"
+            + (f" - failed checks: {checks}" if checks else "")
+        )
+
+
+class RejectRatioExceeded(ValueError):
+    """Too many rows failed the contract for the batch to be published."""
+
+    def __init__(self, report: QuarantineReport, limit: float, examples: pd.DataFrame):
+        self.report = report
+        super().__init__(
+            f"{report.summary()}. That exceeds the allowed reject ratio {limit:.2%}, so nothing "
+            f"was published. First rejected rows:\n{examples.to_string(max_colwidth=60)}\n"
+            "Fix the source data, or raise max_reject_ratio in the pipeline's parameters if "
+            "this is expected."
+        )
+
+
+def _row_failures(failure_cases: pd.DataFrame) -> tuple[dict[object, list[str]], pd.DataFrame]:
+    """Map row index -> ['column:check', ...]; also return failures not tied to a row."""
+    row_level = failure_cases[failure_cases["index"].notna()]
+    table_level = failure_cases[failure_cases["index"].isna()]
+    labels = row_level["column"].fillna("<row>").astype(str) + ":" + row_level["check"].astype(str)
+    per_row: dict[object, list[str]] = {}
+    for idx, label in zip(row_level["index"], labels, strict=True):
+        checks = per_row.setdefault(idx, [])
+        if label not in checks:
+            checks.append(label)
+    return per_row, table_level
+
+
+def split_valid_rows(
+    df: pd.DataFrame,
+    model: type[pa.DataFrameModel],
+    max_reject_ratio: float | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, QuarantineReport]:
+    """Validate ``df`` against ``model``; return (valid rows, rejected rows, report).
+
+    Rejected rows keep their original values (as text, since they may not fit the contract's
+    types) plus a ``failed_checks`` column such as ``"amount:greater_than_or_equal_to(0.0)"``.
+    Failures that concern the whole table (a missing or unexpected column) cannot be quarantined
+    row by row and are raised as pandera ``SchemaErrors``.
+
+    Raises:
+        RejectRatioExceeded: when ``max_reject_ratio`` is given and more rows than that failed.
+    """
+    name = model.Config.name or model.__name__
+    frame = df.reset_index(drop=True)
+    try:
+        valid = model.validate(frame, lazy=True)
+        return (
+            valid,
+            _rejected_frame(frame.iloc[0:0], {}),
+            QuarantineReport(name, len(frame), len(frame), 0),
+        )
+    except pandera.errors.SchemaErrors as exc:
+        per_row, table_level = _row_failures(exc.failure_cases)
+        if not table_level.empty:
+            raise
+    bad_index = list(per_row)
+    rejected = _rejected_frame(frame.loc[bad_index], per_row)
+    valid = model.validate(frame.drop(index=bad_index), lazy=True).reset_index(drop=True)
+    counts = Counter(label for labels in per_row.values() for label in labels)
+    report = QuarantineReport(name, len(frame), len(valid), len(rejected), dict(counts))
+    if max_reject_ratio is not None and report.reject_ratio > max_reject_ratio:
+        raise RejectRatioExceeded(report, max_reject_ratio, rejected.head(5))
+    return valid, rejected, report
+
+
+def _rejected_frame(rows: pd.DataFrame, per_row: dict[object, list[str]]) -> pd.DataFrame:
+    as_text = rows.astype(object).where(rows.notna(), None).astype("string")
+    checks = pd.Series([";".join(per_row.get(i, [])) for i in rows.index], index=rows.index)
+    return as_text.assign(**{FAILED_CHECKS: checks.astype("string")}).reset_index(drop=True)
