@@ -4,7 +4,10 @@ Cross-app settings (exchange root, MLflow tracking URI, registered model name) a
 here: catalogs read them from the monorepo's conf/shared.yml through the `shared:` resolver.
 """
 
+from ml_app.hooks import ModelRegistryHooks
 from shared_schemas.config import shared_resolver
+
+HOOKS = (ModelRegistryHooks(),)
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-CONTRACT_VERSION = version("shared-schemas")
+try:
+    CONTRACT_VERSION = version("shared-schemas")
+except PackageNotFoundError:  # a copy shipped inside a logged model (MLflow code_paths)
+    CONTRACT_VERSION = "0.0.0+unknown"
 
 
 class IncompatibleContractError(ValueError):

@@ -1,0 +1,76 @@
+"""Registry bookkeeping after a training run.
+
+kedro-mlflow logs and registers the pipeline model in its own ``after_pipeline_run`` (plugin hooks
+run before project hooks). This hook then finds the version that run registered and:
+
+* tags it with its provenance (ml_app version, git commit, contract version, validation metrics);
+* gives it the ``challenger`` alias: the newest model waits for the promotion gate;
+* gives it the ``champion`` alias too if no model has one yet, so a fresh installation can score
+  right away. Replacing an existing champion is the promotion pipeline's job, never training's.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import mlflow
+from kedro.framework.hooks import hook_impl
+from kedro.pipeline import Pipeline
+from kedro_mlflow.pipeline.pipeline_ml import PipelineML
+from mlflow.exceptions import MlflowException
+
+from ml_app.model_logging import provenance
+from shared_schemas.config import shared_resolver
+
+logger = logging.getLogger(__name__)
+
+
+class ModelRegistryHooks:
+    def __init__(self) -> None:
+        self._run_id: str | None = None
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline) -> None:
+        active = mlflow.active_run()
+        self._run_id = active.info.run_id if isinstance(pipeline, PipelineML) and active else None
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline) -> None:
+        if self._run_id is None:
+            return
+        client = mlflow.MlflowClient()
+        name = shared_resolver("registered_model_name")
+        versions = client.search_model_versions(f"name = '{name}' and run_id = '{self._run_id}'")
+        if not versions:
+            logger.warning("Run %s registered no version of '%s'.", self._run_id, name)
+            return
+        version = versions[0].version
+        metrics = client.get_run(self._run_id).data.metrics
+        for key, value in {**provenance(), **_rounded(metrics)}.items():
+            client.set_model_version_tag(name, version, key, value)
+        challenger = shared_resolver("challenger_alias")
+        champion = shared_resolver("champion_alias")
+        client.set_registered_model_alias(name, challenger, version)
+        try:
+            current = client.get_model_version_by_alias(name, champion).version
+            logger.info(
+                "Registered %s version %s as '%s' (champion is version %s; promote with "
+                "`make promote`).",
+                name,
+                version,
+                challenger,
+                current,
+            )
+        except MlflowException:
+            client.set_registered_model_alias(name, champion, version)
+            logger.info(
+                "Registered %s version %s: no champion existed, so it is now '%s'.",
+                name,
+                version,
+                champion,
+            )
+
+
+def _rounded(metrics: dict[str, float]) -> dict[str, str]:
+    return {k: f"{v:.6g}" for k, v in metrics.items() if k.startswith(("valid_", "decision_"))}

@@ -1,0 +1,28 @@
+"""ml_app's pipelines.
+
+* ``training`` (also ``__default__``): the kedro-mlflow ``PipelineML``. Running it fits the model
+  and, at the end of the run, logs the *inference* pipeline with its fitted artifacts to MLflow as
+  one pyfunc model and registers it under the shared registered model name.
+* ``inference``: the nodes tagged ``inference`` on their own (score ``instances`` in-project).
+
+A ``PipelineML`` must never be combined with ``+`` or ``sum``: kedro-mlflow then silently logs no
+model (kedro-mlflow #554/#690). That is why ``__default__`` is the training object itself.
+"""
+
+from kedro.pipeline import Pipeline
+from kedro_mlflow.pipeline import pipeline_ml_factory
+
+from ml_app.model_logging import log_model_kwargs
+from ml_app.pipelines.training.pipeline import create_pipeline as full_pipeline
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    full = full_pipeline()
+    inference = full.only_nodes_with_tags("inference")
+    training = pipeline_ml_factory(
+        training=full.only_nodes_with_tags("training"),
+        inference=inference,
+        input_name="instances",
+        log_model_kwargs=log_model_kwargs(),
+    )
+    return {"training": training, "inference": inference, "__default__": training}

@@ -1,0 +1,200 @@
+"""Training-only nodes: split by time, fit the preprocessor and classifier, evaluate."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    roc_auc_score,
+)
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
+from shared_schemas.ml_to_user import FraudScore
+
+logger = logging.getLogger(__name__)
+ID = TransactionInstance.transaction_id
+TIME = TransactionInstance.event_time
+TARGET = FraudLabel.is_fraud
+
+
+def split_by_time(
+    instances: pd.DataFrame, labels: pd.DataFrame, params: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Labelled instances of the training window and of the later validation window.
+
+    Training uses the past and validation the future, as in production; instances without a
+    mature label (not in ``labels``) are left out rather than assumed legitimate.
+    """
+    window = params["window"]
+    train_start, train_end, valid_end = (
+        pd.Timestamp(window[k]) for k in ("train_start", "train_end", "valid_end")
+    )
+    if not train_start < train_end < valid_end:
+        raise ValueError(
+            f"Training window must satisfy train_start < train_end < valid_end: {window}"
+        )
+    labelled = instances.merge(labels[[ID, TARGET]], on=ID, how="inner", validate="one_to_one")
+    t = labelled[TIME]
+    train = labelled[(t >= train_start) & (t < train_end)].reset_index(drop=True)
+    valid = labelled[(t >= train_end) & (t < valid_end)].reset_index(drop=True)
+    for name, part in (("training", train), ("validation", valid)):
+        if part.empty or part[TARGET].nunique() < 2:
+            raise ValueError(
+                f"The {name} window has {len(part)} labelled rows and "
+                f"{int(part[TARGET].sum()) if len(part) else 0} frauds: it needs both classes. "
+                f"Publish instances and labels covering {window} (etl_app: `make run-etl`)."
+            )
+    logger.info(
+        "Training on %d rows (%d fraud) from %s to %s; validating on %d rows (%d fraud) to %s",
+        len(train),
+        int(train[TARGET].sum()),
+        train_start.date(),
+        train_end.date(),
+        len(valid),
+        int(valid[TARGET].sum()),
+        valid_end.date(),
+    )
+    return train, valid
+
+
+def as_float(values: pd.DataFrame) -> pd.DataFrame:
+    """Booleans as 0.0/1.0 (a named function, so the fitted preprocessor pickles by reference)."""
+    return values.astype(float)
+
+
+def fit_preprocessor(train: pd.DataFrame, params: dict[str, Any]) -> ColumnTransformer:
+    """Fit imputation (with missing-value indicators), log scaling and one-hot encoding."""
+    features = params["features"]
+    imputer = {"strategy": "median", "add_indicator": True, "keep_empty_features": True}
+    preprocessor = ColumnTransformer(
+        [
+            (
+                "log",
+                make_pipeline(
+                    FunctionTransformer(np.log1p, feature_names_out="one-to-one"),
+                    SimpleImputer(**imputer),
+                ),
+                features["log_numeric"],
+            ),
+            ("num", SimpleImputer(**imputer), features["numeric"]),
+            (
+                "bool",
+                FunctionTransformer(as_float, feature_names_out="one-to-one"),
+                features["boolean"],
+            ),
+            (
+                "cat",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                features["categorical"],
+            ),
+        ],
+        remainder="drop",
+        verbose_feature_names_out=False,
+    )
+    preprocessor.set_output(transform="pandas")
+    return preprocessor.fit(train)
+
+
+def make_classifier(model_params: dict[str, Any]) -> BaseEstimator:
+    """The configured model family: ``hist_gradient_boosting`` (default) or ``logistic_regression``."""
+    family = model_params["family"]
+    kwargs = dict(model_params.get(family) or {})
+    if family == "hist_gradient_boosting":
+        return HistGradientBoostingClassifier(**kwargs)
+    if family == "logistic_regression":
+        return make_pipeline(StandardScaler(), LogisticRegression(**kwargs))
+    raise ValueError(
+        f"Unknown model family {family!r}: use 'hist_gradient_boosting' or 'logistic_regression' "
+        "in conf/base/parameters_training.yml (training.model.family)."
+    )
+
+
+def fit_classifier(
+    model_input: pd.DataFrame, train: pd.DataFrame, params: dict[str, Any]
+) -> BaseEstimator:
+    """Fit the configured classifier on the training window's rows."""
+    classifier = make_classifier(params["model"])
+    X = model_input.loc[train[ID].to_numpy()]
+    classifier.fit(X, train[TARGET].astype(int).to_numpy())
+    logger.info("Fitted %s on %d rows x %d features", type(classifier).__name__, *X.shape)
+    return classifier
+
+
+def _validation_frame(scores: pd.DataFrame, valid: pd.DataFrame) -> pd.DataFrame:
+    return valid[[ID, TIME, TARGET]].merge(scores, on=ID, how="left", validate="one_to_one")
+
+
+def expected_cost(
+    y: np.ndarray, score: np.ndarray, threshold: float, costs: dict[str, float]
+) -> float:
+    """Cost per transaction when every score >= threshold is reviewed and the rest approved.
+
+    A missed fraud costs ``missed_fraud``; every review costs ``review`` (and catches the fraud).
+    """
+    alert = score >= threshold
+    missed = np.sum(y.astype(bool) & ~alert)
+    return float((missed * costs["missed_fraud"] + alert.sum() * costs["review"]) / len(y))
+
+
+def choose_threshold(y: np.ndarray, score: np.ndarray, costs: dict[str, float]) -> float:
+    """The review threshold with the lowest expected cost on the validation window."""
+    candidates = np.unique(np.quantile(score, np.linspace(0.5, 0.9999, 400)))
+    cost = [expected_cost(y, score, t, costs) for t in candidates]
+    return float(candidates[int(np.argmin(cost))])
+
+
+def recall_at_alert_rate(y: np.ndarray, score: np.ndarray, alert_rate: float) -> float:
+    """Share of frauds among the top ``alert_rate`` of scores."""
+    n_alerts = max(1, round(alert_rate * len(score)))
+    top = np.argsort(-score, kind="stable")[:n_alerts]
+    return float(y[top].sum() / max(1, y.sum()))
+
+
+def evaluate_model(
+    scores: pd.DataFrame, valid: pd.DataFrame, params: dict[str, Any], costs: dict[str, float]
+) -> tuple[dict[str, dict[str, float]], dict[str, Any], pd.DataFrame]:
+    """Validation metrics, the cost-optimal review threshold, and the scored validation rows.
+
+    Returns:
+        metrics in kedro-mlflow's ``{name: {"value": v, "step": 0}}`` form, the decision policy
+        (threshold and the costs it was chosen with), and the validation predictions.
+    """
+    frame = _validation_frame(scores, valid)
+    y = frame[TARGET].astype(int).to_numpy()
+    s = frame[FraudScore.score].to_numpy()
+    threshold = choose_threshold(y, s, costs)
+    alert_rate = params["alert_rate"]
+    values = {
+        "valid_roc_auc": roc_auc_score(y, s),
+        "valid_pr_auc": average_precision_score(y, s),
+        "valid_log_loss": log_loss(y, s, labels=[0, 1]),
+        "valid_brier": brier_score_loss(y, s),
+        f"valid_recall_at_{alert_rate:.0%}_alerts".replace("%", "pct"): recall_at_alert_rate(
+            y, s, alert_rate
+        ),
+        "valid_expected_cost_per_tx": expected_cost(y, s, threshold, costs),
+        "valid_expected_cost_no_model_per_tx": float(y.mean() * costs["missed_fraud"]),
+        "decision_threshold": threshold,
+        "valid_rows": float(len(y)),
+        "valid_fraud_rate": float(y.mean()),
+    }
+    logger.info(
+        "Validation: %s",
+        ", ".join(f"{k}={v:.4f}" for k, v in values.items() if k.startswith("valid_")),
+    )
+    policy = {"review_threshold": threshold, "costs": dict(costs), "alert_rate": alert_rate}
+    metrics = {k: {"value": float(v), "step": 0} for k, v in values.items()}
+    return metrics, policy, frame

@@ -1,0 +1,64 @@
+"""training: split, fit, evaluate and diagnose; includes every inference node.
+
+Nodes tagged only ``training`` fit and evaluate; the inference nodes (tagged ``training`` and
+``inference``) are the same node objects the pipeline model will run when served.
+"""
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from ml_app.pipelines.inference.pipeline import create_pipeline as inference_pipeline
+from ml_app.pipelines.training import diagnostics, nodes
+
+PLOTS = [
+    "roc",
+    "precision_recall",
+    "calibration",
+    "score_distribution",
+    "feature_importance",
+    "loss",
+]
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    training_only = pipeline(
+        [
+            node(
+                nodes.split_by_time,
+                inputs=["valid_instances", "labels", "params:training"],
+                outputs=["train_set", "validation_set"],
+                name="split_by_time",
+            ),
+            node(
+                nodes.fit_preprocessor,
+                inputs=["train_set", "params:training"],
+                outputs="preprocessor",
+                name="fit_preprocessor",
+            ),
+            node(
+                nodes.fit_classifier,
+                inputs=["model_input", "train_set", "params:training"],
+                outputs="classifier",
+                name="fit_classifier",
+            ),
+            node(
+                nodes.evaluate_model,
+                inputs=["scores", "validation_set", "params:evaluation", "params:decision_costs"],
+                outputs=["validation_metrics", "decision_policy", "validation_predictions"],
+                name="evaluate_model",
+            ),
+            node(
+                diagnostics.plot_diagnostics,
+                inputs=[
+                    "validation_predictions",
+                    "decision_policy",
+                    "classifier",
+                    "model_input",
+                    "params:evaluation",
+                ],
+                outputs=[f"{plot}_plot" for plot in PLOTS],
+                name="plot_diagnostics",
+            ),
+        ],
+        tags="training",
+    )
+    return inference_pipeline() + training_only
