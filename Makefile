@@ -13,6 +13,7 @@ ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 export KEDRO_DISABLE_TELEMETRY := true
 export UV_COMPILE_BYTECODE := 1
 export MPLBACKEND := Agg
+export KEDRO_LOGGING_CONFIG := $(ROOT)/conf/logging.yml
 
 UV_VERSION := 0.13.8
 UV := $(or $(shell command -v uv 2>/dev/null),$(ROOT)/.tools/bin/uv)
@@ -100,7 +101,7 @@ run-user: install ## Score new instances with the champion model (user_app)
 
 .PHONY: demo
 demo: install ## The whole loop: simulate -> etl -> train -> register/promote -> score -> summary
-	cd $(ROOT) && .venv/bin/python scripts/demo.py
+	cd $(ROOT) && .venv/bin/python -m scripts.demo
 
 # --- looking at things -------------------------------------------------------------------------
 .PHONY: viz

@@ -73,4 +73,4 @@ class ModelRegistryHooks:
 
 
 def _rounded(metrics: dict[str, float]) -> dict[str, str]:
-    return {k: f"{v:.6g}" for k, v in metrics.items() if k.startswith(("valid_", "decision_"))}
+    return {k: f"{v:.6g}" for k, v in metrics.items() if k.startswith("validation.")}

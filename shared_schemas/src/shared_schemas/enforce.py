@@ -29,12 +29,22 @@ class ContractViolation(ValueError):
         )
 
 
+def failure_columns(cases: pd.DataFrame) -> pd.Series:
+    """The column each failure case is about; ``<row>`` for row rules, ``<table>`` for the table.
+
+    pandera repeats a failed row rule (a dataframe check) once per column of the row, and names
+    the schema as the "column" of table-level failures; both collapse to one label here.
+    """
+    table_level = cases["schema_context"].eq("DataFrameSchema")
+    collapsed = cases["index"].notna().map({True: "<row>", False: "<table>"})
+    return collapsed.where(table_level, cases["column"].astype(str))
+
+
 def failures_of(exc: pandera.errors.SchemaErrors) -> list[tuple[str, str, int, list[object]]]:
     """Group pandera failure cases by (column, check) with counts and a few examples."""
-    cases = exc.failure_cases
-    grouped = cases.groupby(
-        [cases["column"].fillna("<table>").astype(str), cases["check"].astype(str)], sort=False
-    )["failure_case"]
+    cases = exc.failure_cases.assign(column=lambda c: failure_columns(c))
+    cases = cases.drop_duplicates(["column", "check", "index"])
+    grouped = cases.groupby(["column", cases["check"].astype(str)], sort=False)["failure_case"]
     return [
         (column, check, len(values), values.head(MAX_EXAMPLES).tolist())
         for (column, check), values in grouped

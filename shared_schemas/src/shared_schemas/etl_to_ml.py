@@ -79,7 +79,11 @@ class TransactionInstance(pa.DataFrameModel):
         **_COUNT, description="Payments at this merchant in the last 30 days."
     )
     merchant_chargeback_rate_30d: Series[float] = pa.Field(
-        ge=0.0, le=1.0, description="merchant_chargebacks_30d / (merchant_tx_30d + 1)."
+        ge=0.0,
+        description=(
+            "merchant_chargebacks_30d / (merchant_tx_30d + 1). Can exceed 1: chargebacks arrive "
+            "weeks after the payments they concern."
+        ),
     )
 
     class Config:

@@ -124,14 +124,15 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
                     else f"part-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
                 )
                 tmp = str(folder / f".tmp-{uuid.uuid4().hex}.parquet")
+                staged.append((tmp, str(folder / final_name)))
                 table = pa.Table.from_pandas(part, preserve_index=False)
                 table = table.replace_schema_metadata({**(table.schema.metadata or {}), **stamp})
                 with self._fs.open(tmp, "wb") as stream:
                     pq.write_table(table, stream)
-                staged.append((tmp, str(folder / final_name)))
         except BaseException:
             for tmp, _ in staged:
-                self._fs.rm(tmp)
+                if self._fs.exists(tmp):
+                    self._fs.rm(tmp)
             raise
         # Phase 2: publish. A rename is atomic on local disks and object stores alike, so each
         # partition is either the previous complete file or the new complete file.

@@ -15,7 +15,10 @@ import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
 
+from shared_schemas.enforce import failure_columns
+
 FAILED_CHECKS = "failed_checks"
+_MAX_PASSES = 3
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def _row_failures(failure_cases: pd.DataFrame) -> tuple[dict[object, list[str]],
     """Map row index -> ['column:check', ...]; also return failures not tied to a row."""
     row_level = failure_cases[failure_cases["index"].notna()]
     table_level = failure_cases[failure_cases["index"].isna()]
-    labels = row_level["column"].fillna("<row>").astype(str) + ":" + row_level["check"].astype(str)
+    labels = failure_columns(row_level) + ":" + row_level["check"].astype(str)
     per_row: dict[object, list[str]] = {}
     for idx, label in zip(row_level["index"], labels, strict=True):
         checks = per_row.setdefault(idx, [])
@@ -95,20 +98,27 @@ def split_valid_rows(
     """
     name = model.Config.name or model.__name__
     frame = df.reset_index(drop=True)
-    try:
-        valid = model.validate(frame, lazy=True)
-        return (
-            valid,
-            _rejected_frame(frame.iloc[0:0], {}),
-            QuarantineReport(name, len(frame), len(frame), 0),
-        )
-    except pandera.errors.SchemaErrors as exc:
-        per_row, table_level = _row_failures(exc.failure_cases)
-        if not table_level.empty:
-            raise
-    bad_index = list(per_row)
-    rejected = _rejected_frame(frame.loc[bad_index], per_row)
-    valid = model.validate(frame.drop(index=bad_index), lazy=True).reset_index(drop=True)
+    per_row: dict[object, list[str]] = {}
+    remaining = frame
+    # A value that cannot be coerced (text in a number column) also makes pandera report the
+    # column's other checks as failing for the whole table; once the rows it names are set
+    # aside, the rest validates. Only failures that remain table-wide are raised.
+    for _ in range(_MAX_PASSES):
+        try:
+            valid = model.validate(remaining, lazy=True)
+            break
+        except pandera.errors.SchemaErrors as exc:
+            failures, _table_level = _row_failures(exc.failure_cases)
+            if not failures:
+                raise
+            for idx, labels in failures.items():
+                known = per_row.setdefault(idx, [])
+                known.extend(label for label in labels if label not in known)
+            remaining = remaining.drop(index=list(failures))
+    else:
+        raise RuntimeError(f"{name}: rows kept failing after {_MAX_PASSES} passes: {per_row}")
+    valid = valid.reset_index(drop=True)
+    rejected = _rejected_frame(frame.loc[list(per_row)], per_row)
     counts = Counter(label for labels in per_row.values() for label in labels)
     report = QuarantineReport(name, len(frame), len(valid), len(rejected), dict(counts))
     if max_reject_ratio is not None and report.reject_ratio > max_reject_ratio:

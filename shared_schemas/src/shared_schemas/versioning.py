@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from packaging.version import Version
+
 try:
     CONTRACT_VERSION = version("shared-schemas")
 except PackageNotFoundError:  # a copy shipped inside a logged model (MLflow code_paths)
@@ -19,9 +21,8 @@ class IncompatibleContractError(ValueError):
     """Data was written under a contract version this reader cannot read safely."""
 
 
-def _release(v: str) -> tuple[int, int, int]:
-    parts = [int(p) for p in v.split("+", maxsplit=1)[0].split("-", maxsplit=1)[0].split(".")[:3]]
-    return (*parts, *[0] * (3 - len(parts)))  # type: ignore[return-value]
+def _release(v: str) -> tuple[int, ...]:
+    return (*Version(v).release, 0, 0)[:3]
 
 
 def is_compatible(written: str, reader: str = CONTRACT_VERSION) -> bool:

@@ -2,7 +2,9 @@
 
 Every window frame is ``RANGE BETWEEN <n> PRECEDING AND 1 PRECEDING`` over integer epoch seconds:
 it sees only rows strictly before the payment, so a feature can never depend on anything that
-happened at or after the payment's own time. The SQL uses only standard window functions, so
+happened at or after the payment's own time. Aggregates count only *usable* rows (ids, time and
+a non-negative amount present): a broken source row is quarantined and never leaks into the
+features of the card's or merchant's other payments. The SQL uses only standard window functions, so
 the same text runs on DuckDB (default engine) and Spark SQL.
 
 Input relations:
@@ -24,20 +26,34 @@ def feature_sql(lookback_days: int, merchant_window_days: int = 30) -> str:
     card = "PARTITION BY card_id ORDER BY ts RANGE BETWEEN {} PRECEDING AND 1 PRECEDING"
     return f"""
 WITH tx AS (
-    SELECT *, CAST(epoch(event_time) AS BIGINT) AS ts FROM payments
+    SELECT
+        *,
+        CAST(epoch(event_time) AS BIGINT) AS ts,
+        -- a broken source row is quarantined, and must not feed other payments' features either
+        (transaction_id IS NOT NULL AND card_id IS NOT NULL AND merchant_id IS NOT NULL
+         AND event_time IS NOT NULL AND amount IS NOT NULL AND amount >= 0) AS usable
+    FROM payments
+),
+usable_tx AS (
+    SELECT
+        *,
+        CASE WHEN usable THEN 1 END AS one,
+        CASE WHEN usable THEN amount END AS usable_amount,
+        CASE WHEN usable THEN ts END AS usable_ts
+    FROM tx
 ),
 card_features AS (
     SELECT
         _row,
-        COUNT(*) OVER w1h AS tx_count_1h,
-        COUNT(*) OVER w24h AS tx_count_24h,
-        COUNT(*) OVER w7d AS tx_count_7d,
-        COALESCE(SUM(amount) OVER w1h, 0.0) AS amount_sum_1h,
-        COALESCE(SUM(amount) OVER w24h, 0.0) AS amount_sum_24h,
-        COALESCE(SUM(amount) OVER w7d, 0.0) AS amount_sum_7d,
-        CAST(ts - MAX(ts) OVER wlb AS DOUBLE) AS seconds_since_prev_tx,
-        amount / NULLIF(MEDIAN(amount) OVER wlb, 0.0) AS amount_to_median_ratio
-    FROM tx
+        COUNT(one) OVER w1h AS tx_count_1h,
+        COUNT(one) OVER w24h AS tx_count_24h,
+        COUNT(one) OVER w7d AS tx_count_7d,
+        COALESCE(SUM(usable_amount) OVER w1h, 0.0) AS amount_sum_1h,
+        COALESCE(SUM(usable_amount) OVER w24h, 0.0) AS amount_sum_24h,
+        COALESCE(SUM(usable_amount) OVER w7d, 0.0) AS amount_sum_7d,
+        CAST(ts - MAX(usable_ts) OVER wlb AS DOUBLE) AS seconds_since_prev_tx,
+        amount / NULLIF(MEDIAN(usable_amount) OVER wlb, 0.0) AS amount_to_median_ratio
+    FROM usable_tx
     WINDOW
         w1h AS ({card.format(HOUR)}),
         w24h AS ({card.format(DAY)}),
@@ -47,18 +63,19 @@ card_features AS (
 novelty AS (
     SELECT
         _row,
-        COUNT(*) OVER (
+        COUNT(one) OVER (
             PARTITION BY card_id, merchant_id ORDER BY ts
             RANGE BETWEEN {lookback} PRECEDING AND 1 PRECEDING
         ) = 0 AS is_new_merchant,
-        COUNT(*) OVER (
+        COUNT(one) OVER (
             PARTITION BY card_id, merchant_country ORDER BY ts
             RANGE BETWEEN {lookback} PRECEDING AND 1 PRECEDING
         ) = 0 AS is_new_country
-    FROM tx
+    FROM usable_tx
 ),
 merchant_events AS (
-    SELECT _row, merchant_id, ts, 1 AS is_tx, 0 AS is_cb FROM tx
+    SELECT _row, merchant_id, ts, CASE WHEN usable THEN 1 ELSE 0 END AS is_tx, 0 AS is_cb
+    FROM tx
     UNION ALL
     SELECT NULL AS _row, merchant_id, CAST(epoch(received_at) AS BIGINT) AS ts, 0, 1
     FROM chargebacks
@@ -68,7 +85,6 @@ merchant_features AS (
     FROM (
         SELECT
             _row,
-            is_tx,
             COALESCE(SUM(is_cb) OVER wm, 0) AS merchant_chargebacks_30d,
             COALESCE(SUM(is_tx) OVER wm, 0) AS merchant_tx_30d
         FROM merchant_events
@@ -77,7 +93,7 @@ merchant_features AS (
             RANGE BETWEEN {merchant_window} PRECEDING AND 1 PRECEDING
         )
     ) AS m
-    WHERE is_tx = 1
+    WHERE _row IS NOT NULL
 )
 SELECT
     tx._row,

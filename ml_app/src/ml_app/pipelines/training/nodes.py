@@ -169,7 +169,8 @@ def evaluate_model(
     """Validation metrics, the cost-optimal review threshold, and the scored validation rows.
 
     Returns:
-        metrics in kedro-mlflow's ``{name: {"value": v, "step": 0}}`` form, the decision policy
+        metrics in kedro-mlflow's ``{name: {"value": v, "step": 0}}`` form (logged to MLflow as
+        ``validation.<name>``), the decision policy
         (threshold and the costs it was chosen with), and the validation predictions.
     """
     frame = _validation_frame(scores, valid)
@@ -178,23 +179,20 @@ def evaluate_model(
     threshold = choose_threshold(y, s, costs)
     alert_rate = params["alert_rate"]
     values = {
-        "valid_roc_auc": roc_auc_score(y, s),
-        "valid_pr_auc": average_precision_score(y, s),
-        "valid_log_loss": log_loss(y, s, labels=[0, 1]),
-        "valid_brier": brier_score_loss(y, s),
-        f"valid_recall_at_{alert_rate:.0%}_alerts".replace("%", "pct"): recall_at_alert_rate(
+        "roc_auc": roc_auc_score(y, s),
+        "pr_auc": average_precision_score(y, s),
+        "log_loss": log_loss(y, s, labels=[0, 1]),
+        "brier": brier_score_loss(y, s),
+        f"recall_at_{alert_rate:.0%}_alerts".replace("%", "pct"): recall_at_alert_rate(
             y, s, alert_rate
         ),
-        "valid_expected_cost_per_tx": expected_cost(y, s, threshold, costs),
-        "valid_expected_cost_no_model_per_tx": float(y.mean() * costs["missed_fraud"]),
+        "expected_cost_per_tx": expected_cost(y, s, threshold, costs),
+        "expected_cost_no_model_per_tx": float(y.mean() * costs["missed_fraud"]),
         "decision_threshold": threshold,
-        "valid_rows": float(len(y)),
-        "valid_fraud_rate": float(y.mean()),
+        "rows": float(len(y)),
+        "fraud_rate": float(y.mean()),
     }
-    logger.info(
-        "Validation: %s",
-        ", ".join(f"{k}={v:.4f}" for k, v in values.items() if k.startswith("valid_")),
-    )
+    logger.info("Validation window: %s", ", ".join(f"{k}={v:.4f}" for k, v in values.items()))
     policy = {"review_threshold": threshold, "costs": dict(costs), "alert_rate": alert_rate}
     metrics = {k: {"value": float(v), "step": 0} for k, v in values.items()}
     return metrics, policy, frame

@@ -43,7 +43,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 nodes.evaluate_model,
                 inputs=["scores", "validation_set", "params:evaluation", "params:decision_costs"],
-                outputs=["validation_metrics", "decision_policy", "validation_predictions"],
+                outputs=["validation", "decision_policy", "validation_predictions"],
                 name="evaluate_model",
             ),
             node(

@@ -1,0 +1,130 @@
+"""Each contract accepts valid data and rejects each kind of bad data with the right check."""
+
+import pandas as pd
+import pandera.errors
+import pytest
+
+from shared_schemas.enforce import ContractViolation, enforce, failure_columns
+from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
+from shared_schemas.ml_to_user import FraudDecision, FraudScore, PredictionLog
+
+
+def failed_checks(model, df) -> set[tuple[str, str]]:
+    with pytest.raises(pandera.errors.SchemaErrors) as info:
+        model.validate(df, lazy=True)
+    cases = info.value.failure_cases
+    return set(zip(failure_columns(cases), cases["check"].astype(str), strict=True))
+
+
+def test_valid_instances_pass_and_are_coerced(instances):
+    as_text = instances.astype({"amount": "string", "tx_count_1h": "float64"})
+    out = TransactionInstance.validate(as_text)
+    assert out["amount"].dtype == "float64"
+    assert out["tx_count_1h"].dtype == "int64"
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "check"),
+    [
+        ("amount", -2.0, "greater_than_or_equal_to(0.0)"),
+        ("amount", 5e6, "less_than_or_equal_to(100000.0)"),
+        ("merchant_category", "casino", "isin"),
+        ("merchant_country", "usa", "str_matches"),
+        ("hour_of_day", 24, "less_than_or_equal_to(23)"),
+        ("card_id", None, "not_nullable"),
+        ("seconds_since_prev_tx", -1.0, "greater_than_or_equal_to(0.0)"),
+    ],
+)
+def test_instances_reject_bad_values(instances, column, value, check):
+    bad = instances.astype({column: object})
+    bad.loc[0, column] = value
+    failures = failed_checks(TransactionInstance, bad)
+    assert any(col == column and check in chk for col, chk in failures), failures
+
+
+def test_instances_reject_duplicate_ids(instances):
+    bad = instances.assign(transaction_id=[7, 7])
+    assert ("transaction_id", "field_uniqueness") in failed_checks(TransactionInstance, bad)
+
+
+def test_instances_reject_cross_column_violations(instances):
+    bad = instances.copy()
+    bad.loc[0, "tx_count_1h"] = 5  # more payments in 1h than in 24h
+    bad.loc[1, "hour_of_day"] = 4  # event_time is 03:12
+    failures = {chk for _, chk in failed_checks(TransactionInstance, bad)}
+    assert {"velocity_windows_nest", "hour_matches_event_time"} <= failures
+
+
+def test_instances_are_strict(instances):
+    assert ("<table>", "column_in_schema") in failed_checks(
+        TransactionInstance, instances.assign(extra=1)
+    )
+    assert ("<table>", "column_in_dataframe") in failed_checks(
+        TransactionInstance, instances.drop(columns="amount")
+    )
+
+
+def test_labels_valid_and_cross_column_checks(labels):
+    FraudLabel.validate(labels)
+    bad = labels.copy()
+    bad.loc[0, "label_time"] = pd.Timestamp("2025-06-01")  # before the payment
+    bad.loc[1, "label_source"] = "matured"  # fraud must come from a chargeback
+    failures = {chk for _, chk in failed_checks(FraudLabel, bad)}
+    assert {"label_not_before_event", "source_matches_label"} <= failures
+
+
+def decisions_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "transaction_id": [1, 2, 3],
+            "score": [0.01, 0.2, 0.95],
+            "event_time": pd.Timestamp("2025-06-01"),
+            "decision": ["approve", "review", "decline"],
+            "review_threshold": 0.05,
+            "decline_threshold": 0.8,
+            "model_name": "fraud-detector",
+            "model_version": "3",
+            "scored_at": pd.Timestamp("2025-06-02"),
+            "user_app_version": "0.1.0",
+        }
+    )
+
+
+def test_decisions_must_follow_their_thresholds():
+    FraudDecision.validate(decisions_frame())
+    bad = decisions_frame()
+    bad.loc[2, "decision"] = "approve"
+    assert ("<row>", "decision_follows_thresholds") in failed_checks(FraudDecision, bad)
+    assert ("score", "less_than_or_equal_to(1.0)") in failed_checks(
+        FraudScore, bad[["transaction_id", "score"]].assign(score=[0.1, 0.2, 1.5])
+    )
+
+
+def test_prediction_log_counts_must_add_up():
+    log = pd.DataFrame(
+        {
+            "request_id": ["a"],
+            "channel": ["batch"],
+            "model_name": ["fraud-detector"],
+            "model_version": ["1"],
+            "model_run_id": ["abc"],
+            "scored_at": [pd.Timestamp("2025-06-02")],
+            "n_rows": [10],
+            "latency_ms": [3.5],
+            "n_approve": [8],
+            "n_review": [1],
+            "n_decline": [0],
+            "user_app_version": ["0.1.0"],
+        }
+    )
+    assert ("<row>", "decision_counts_add_up") in failed_checks(PredictionLog, log)
+
+
+def test_enforce_explains_failures_in_one_message(instances):
+    bad = instances.copy()
+    bad.loc[0, "amount"] = -5.0
+    with pytest.raises(ContractViolation) as info:
+        enforce(bad, TransactionInstance)
+    message = str(info.value)
+    assert "TransactionInstance" in message
+    assert "amount: greater_than_or_equal_to(0.0) failed for 1 row(s), e.g. [-5.0]" in message

@@ -1,0 +1,101 @@
+"""Loading the model to score with, by registry alias, version or run id.
+
+kedro-mlflow's ``MlflowModelRegistryDataset`` loads a model but forgets which version it loaded;
+decisions must record it. This subclass resolves the reference to a concrete registered version
+first and returns the model together with that identity. It only ever loads from the configured
+tracking/registry store by name: there is no way to pass it an arbitrary model URI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import mlflow
+from kedro.io.core import DatasetError
+from kedro_mlflow.io.models import MlflowModelRegistryDataset
+from mlflow.exceptions import MlflowException
+
+
+@dataclass(frozen=True)
+class ScoringModel:
+    """A loaded pyfunc model and exactly which registered version it is."""
+
+    model: Any
+    name: str
+    version: str
+    run_id: str
+    reference: str
+
+    def predict(self, data: Any) -> Any:
+        return self.model.predict(data)
+
+
+class RegisteredModelDataset(MlflowModelRegistryDataset):
+    """Load ``models:/<name>@<alias>`` (default), a version, or the version logged by a run."""
+
+    def __init__(
+        self,
+        model_name: str,
+        alias: str | None = None,
+        version: str | int | None = None,
+        run_id: str | None = None,
+        load_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        given = [ref for ref in (alias, version, run_id) if ref not in (None, "", "null")]
+        if len(given) > 1:
+            raise DatasetError(
+                f"Give one of alias, version or run_id for model '{model_name}', not {given}."
+            )
+        self._ref_alias = alias if not given or given[0] == alias else None
+        self._ref_version = version if version not in (None, "", "null") else None
+        self._ref_run_id = run_id if run_id not in (None, "", "null") else None
+        super().__init__(
+            model_name=model_name,
+            alias=self._ref_alias,
+            stage_or_version=None,
+            load_args=load_args,
+            metadata=metadata,
+        )
+
+    def _describe(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "alias": self._ref_alias,
+            "version": self._ref_version,
+            "run_id": self._ref_run_id,
+        }
+
+    def _resolve(self) -> mlflow.entities.model_registry.ModelVersion:
+        client = mlflow.MlflowClient()
+        name = self.model_name
+        try:
+            if self._ref_run_id:
+                found = client.search_model_versions(
+                    f"name = '{name}' and run_id = '{self._ref_run_id}'"
+                )
+                if not found:
+                    raise DatasetError(
+                        f"Run {self._ref_run_id} registered no version of model '{name}'."
+                    )
+                return found[0]
+            if self._ref_version:
+                return client.get_model_version(name, str(self._ref_version))
+            return client.get_model_version_by_alias(name, self._ref_alias or "champion")
+        except MlflowException as exc:
+            raise DatasetError(
+                f"No version of model '{name}' matches {self._describe()} in the registry at "
+                f"{mlflow.get_tracking_uri()}. Run `make train` (ml_app) and `make promote` "
+                "first, or pass an existing version (--params model_version=N)."
+            ) from exc
+
+    def _load(self) -> ScoringModel:
+        resolved = self._resolve()
+        uri = f"models:/{resolved.name}/{resolved.version}"
+        model = mlflow.pyfunc.load_model(uri, **self._load_args)
+        reference = f"@{self._ref_alias}" if self._ref_alias else f"v{resolved.version}"
+        return ScoringModel(model, resolved.name, str(resolved.version), resolved.run_id, reference)
+
+    def _save(self, data: Any) -> None:
+        raise DatasetError("RegisteredModelDataset is read-only: ml_app registers models.")
