@@ -58,7 +58,8 @@ def test_duplicates_are_all_quarantined():
 def test_reject_ratio_limit_fails_loudly():
     frame = many_instances(10).astype({"amount": object})
     frame.loc[[0, 1, 2], "amount"] = -1.0
-    with pytest.raises(RejectRatioExceeded, match="30.00%.*exceeds the allowed reject ratio 5.00%"):
+    expected = r"30\.00%.*exceeds the allowed reject ratio 5\.00%"
+    with pytest.raises(RejectRatioExceeded, match=expected):
         split_valid_rows(frame, TransactionInstance, max_reject_ratio=0.05)
 
 

@@ -42,7 +42,7 @@ def failure_columns(cases: pd.DataFrame) -> pd.Series:
 
 def failures_of(exc: pandera.errors.SchemaErrors) -> list[tuple[str, str, int, list[object]]]:
     """Group pandera failure cases by (column, check) with counts and a few examples."""
-    cases = exc.failure_cases.assign(column=lambda c: failure_columns(c))
+    cases = exc.failure_cases.assign(column=failure_columns)
     cases = cases.drop_duplicates(["column", "check", "index"])
     grouped = cases.groupby(["column", cases["check"].astype(str)], sort=False)["failure_case"]
     return [

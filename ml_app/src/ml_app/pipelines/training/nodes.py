@@ -109,7 +109,7 @@ def fit_preprocessor(train: pd.DataFrame, params: dict[str, Any]) -> ColumnTrans
 
 
 def make_classifier(model_params: dict[str, Any]) -> BaseEstimator:
-    """The configured model family: ``hist_gradient_boosting`` (default) or ``logistic_regression``."""
+    """The configured family: ``hist_gradient_boosting`` (default) or ``logistic_regression``."""
     family = model_params["family"]
     kwargs = dict(model_params.get(family) or {})
     if family == "hist_gradient_boosting":
