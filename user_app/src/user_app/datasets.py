@@ -32,25 +32,29 @@ class ScoringModel:
 
 
 class RegisteredModelDataset(MlflowModelRegistryDataset):
-    """Load ``models:/<name>@<alias>`` (default), a version, or the version logged by a run."""
+    """Load ``models:/<name>@<alias>`` (default champion), a version, or a run's version."""
 
     def __init__(
         self,
         model_name: str,
         alias: str | None = None,
-        version: str | int | None = None,
+        model_version: str | int | None = None,
         run_id: str | None = None,
         load_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        given = [ref for ref in (alias, version, run_id) if ref not in (None, "", "null")]
-        if len(given) > 1:
-            raise DatasetError(
-                f"Give one of alias, version or run_id for model '{model_name}', not {given}."
-            )
-        self._ref_alias = alias if not given or given[0] == alias else None
-        self._ref_version = version if version not in (None, "", "null") else None
-        self._ref_run_id = run_id if run_id not in (None, "", "null") else None
+        def given(ref: object) -> bool:
+            return ref not in (None, "", "null")
+
+        # The most specific reference wins: a run id, then a version, then the alias (default
+        # champion), so `--params model_version=3` works with the catalog's default alias.
+        self._ref_run_id = run_id if given(run_id) else None
+        self._ref_version = model_version if given(model_version) and not self._ref_run_id else None
+        self._ref_alias = (
+            (alias if given(alias) else "champion")
+            if not (self._ref_run_id or self._ref_version)
+            else None
+        )
         super().__init__(
             model_name=model_name,
             alias=self._ref_alias,
@@ -60,12 +64,12 @@ class RegisteredModelDataset(MlflowModelRegistryDataset):
         )
 
     def _describe(self) -> dict[str, Any]:
-        return {
-            "model_name": self.model_name,
+        refs = {
             "alias": self._ref_alias,
-            "version": self._ref_version,
+            "model_version": self._ref_version,
             "run_id": self._ref_run_id,
         }
+        return {"model_name": self.model_name, **{k: v for k, v in refs.items() if v}}
 
     def _resolve(self) -> mlflow.entities.model_registry.ModelVersion:
         client = mlflow.MlflowClient()
@@ -82,7 +86,7 @@ class RegisteredModelDataset(MlflowModelRegistryDataset):
                 return found[0]
             if self._ref_version:
                 return client.get_model_version(name, str(self._ref_version))
-            return client.get_model_version_by_alias(name, self._ref_alias or "champion")
+            return client.get_model_version_by_alias(name, self._ref_alias)
         except MlflowException as exc:
             raise DatasetError(
                 f"No version of model '{name}' matches {self._describe()} in the registry at "

@@ -1,0 +1,110 @@
+"""`kedro run --pipelines training` logs, registers and promotes a pipeline model that works
+outside the project exactly like the in-project inference pipeline."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from shared_schemas.exchange import ExchangeParquetDataset
+from shared_schemas.testing import isolated_app, isolated_env, kedro_run
+from tests.conftest import make_instances
+
+APP = Path(__file__).resolve().parents[1]
+PARAMS = {
+    "training.window.train_start": "2025-02-01",
+    "training.window.train_end": "2025-04-01",
+    "training.window.valid_end": "2025-05-12",
+    "training.model.hist_gradient_boosting.max_iter": 40,
+    "evaluation.importance_sample": 1000,
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("monorepo")
+    project = isolated_app(APP, root)
+    instances, labels = make_instances(6_000, seed=3)
+    for name, frame in (("instances", instances), ("labels", labels)):
+        ExchangeParquetDataset(
+            filepath=str(root / "data/exchange" / name), partition_by="event_time"
+        ).save(frame)
+    kedro_run(project, "training", PARAMS)
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    return root, project, instances, client
+
+
+def test_training_registers_a_version_with_aliases_and_provenance(trained):
+    _, _, _, client = trained
+    (version,) = client.search_model_versions("name = 'fraud-detector'")
+    assert str(client.get_model_version_by_alias("fraud-detector", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("fraud-detector", "challenger").version) == "1"
+    tags = version.tags
+    assert tags["ml_app_version"] and tags["contract_version"]
+    assert float(tags["validation.roc_auc"]) > 0.75
+    run = client.get_run(version.run_id)
+    assert {"validation.pr_auc", "validation.decision_threshold"} <= set(run.data.metrics)
+    artifacts = {a.path for a in client.list_artifacts(version.run_id, "plots")}
+    assert {
+        f"plots/{p}.png" for p in ("roc", "precision_recall", "calibration", "loss")
+    } <= artifacts
+
+
+def test_a_second_training_waits_as_challenger(trained):
+    root, project, _, client = trained
+    kedro_run(project, "training", PARAMS)
+    assert str(client.get_model_version_by_alias("fraud-detector", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("fraud-detector", "challenger").version) == "2"
+
+
+LOAD_AND_PREDICT = textwrap.dedent(
+    """
+    import json, sys
+    import mlflow, pandas as pd
+    from shared_schemas.enforce import ContractViolation
+    mlflow.set_tracking_uri(sys.argv[1])
+    model = mlflow.pyfunc.load_model("models:/fraud-detector/1")
+    import ml_app
+    pd.DataFrame(model.predict(pd.read_parquet(sys.argv[2]))).to_parquet(sys.argv[3])
+    bad = pd.read_parquet(sys.argv[2]).head(3).assign(amount=-1.0)
+    try:
+        model.predict(bad)
+        error = None
+    except ContractViolation as exc:
+        error = str(exc)
+    print(json.dumps({"ml_app_from": ml_app.__file__, "error": error}))
+    """
+)
+
+
+def test_model_loads_outside_the_project_and_matches_in_project_inference(trained, tmp_path):
+    root, project, instances, _ = trained
+    kedro_run(project, "inference")
+    in_project = pd.read_parquet(project / "data/07_model_output/scores.parquet")
+
+    sample = tmp_path / "instances.parquet"
+    instances.to_parquet(sample)
+    out = tmp_path / "scores.parquet"
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_PREDICT, f"sqlite:///{root / 'mlflow.db'}", sample, out],
+        cwd=tmp_path,  # a fresh process, outside any Kedro project
+        env=isolated_env(root),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    # the model runs the copy of ml_app it carries, not this checkout's
+    assert "/code/ml_app/" in report["ml_app_from"]
+    assert str(APP) not in report["ml_app_from"]
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out).sort_values("transaction_id").reset_index(drop=True),
+        in_project.sort_values("transaction_id").reset_index(drop=True),
+    )
+    assert "TransactionInstance" in report["error"]
+    assert "amount: greater_than_or_equal_to(0.0) failed for 3 row(s)" in report["error"]
