@@ -56,7 +56,7 @@ def test_training_registers_a_version_with_aliases_and_provenance(trained):
 
 
 def test_a_second_training_waits_as_challenger(trained):
-    root, project, _, client = trained
+    _, project, _, client = trained
     kedro_run(project, "training", PARAMS)
     assert str(client.get_model_version_by_alias("fraud-detector", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("fraud-detector", "challenger").version) == "2"
@@ -68,7 +68,8 @@ LOAD_AND_PREDICT = textwrap.dedent(
     import mlflow, pandas as pd
     from shared_schemas.enforce import ContractViolation
     mlflow.set_tracking_uri(sys.argv[1])
-    model = mlflow.pyfunc.load_model("models:/fraud-detector/1")
+    # the newest version: trained from the pickles the in-project inference run uses
+    model = mlflow.pyfunc.load_model("models:/fraud-detector@challenger")
     import ml_app
     pd.DataFrame(model.predict(pd.read_parquet(sys.argv[2]))).to_parquet(sys.argv[3])
     bad = pd.read_parquet(sys.argv[2]).head(3).assign(amount=-1.0)

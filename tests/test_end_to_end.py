@@ -1,0 +1,82 @@
+"""The whole loop on a small world, each app in its own environment, in a temporary root:
+contract-valid data at every boundary, decisions that reference the registered model."""
+
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from scripts.loop import loop_steps, run_steps
+from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
+from shared_schemas.exchange import ExchangeParquetDataset
+from shared_schemas.ml_to_user import FraudDecision, PredictionLog
+from shared_schemas.testing import isolated_app, isolated_env
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {
+    "simulate": {"simulate.n_customers": 1500, "simulate.n_merchants": 500},
+    "training": {
+        "training.model.hist_gradient_boosting.max_iter": 60,
+        "evaluation.importance_sample": 2000,
+    },
+}
+
+
+def checkout_state() -> dict[str, float]:
+    """Modification times of everything a leaking run would touch in this checkout."""
+    paths = [ROOT / "mlflow.db", *ROOT.glob("data/exchange/**/*"), *ROOT.glob("*/data/0*/**/*")]
+    return {str(p): p.stat().st_mtime for p in paths if p.exists()}
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory):
+    root = tmp_path_factory.mktemp("monorepo")
+    for app in ("etl_app", "ml_app", "user_app"):
+        isolated_app(ROOT / app, root)
+    before = checkout_state()
+    run_steps(
+        loop_steps(SMALL), root=root, log_dir=root / "logs", env=isolated_env(root), echo=False
+    )
+    return root, before
+
+
+def load(root: Path, name: str, partition_by: str = "event_time"):
+    return ExchangeParquetDataset(
+        filepath=str(root / "data/exchange" / name), partition_by=partition_by
+    ).load()
+
+
+@pytest.mark.slow
+def test_every_boundary_holds_contract_valid_data(loop):
+    loop, _ = loop
+    instances = TransactionInstance.validate(load(loop, "instances"))
+    labels = FraudLabel.validate(load(loop, "labels"))
+    decisions = FraudDecision.validate(load(loop, "decisions"))
+    PredictionLog.validate(load(loop, "prediction_log", "scored_at"))
+    assert len(instances) > 50_000
+    assert set(labels["transaction_id"]) <= set(instances["transaction_id"])
+    assert set(decisions["transaction_id"]) <= set(instances["transaction_id"])
+    assert decisions["event_time"].min().strftime("%Y-%m") == "2025-06"
+    assert set(decisions["decision"]) == {"approve", "review", "decline"}
+
+
+@pytest.mark.slow
+def test_decisions_reference_the_registered_champion(loop):
+    loop, _ = loop
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{loop / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias("fraud-detector", "champion")
+    decisions = load(loop, "decisions")
+    log = load(loop, "prediction_log", "scored_at")
+    assert set(decisions["model_version"]) == {str(champion.version)}
+    assert set(log["model_run_id"]) == {champion.run_id}
+    assert log["n_rows"].sum() == len(decisions)
+    roc_auc = client.get_run(champion.run_id).data.metrics["validation.roc_auc"]
+    assert roc_auc > 0.85
+
+
+@pytest.mark.slow
+def test_nothing_was_written_outside_the_temporary_root(loop):
+    root, before = loop
+    assert checkout_state() == before
+    assert (root / "source_system.db").is_file()
+    assert any((root / "mlartifacts").rglob("MLmodel"))
