@@ -78,6 +78,10 @@ test: lint ## Every test: lint, boundaries, each member's tests in its own env, 
 	@echo ">> cross-app tests (tests/)"
 	cd $(ROOT) && .venv/bin/pytest -q tests
 
+.PHONY: contracts
+contracts: install ## Regenerate docs/contracts.md and docs/contracts/*.json from the contracts
+	cd $(ROOT) && .venv/bin/python -m shared_schemas export
+
 test-%: install ## Run one member's tests, e.g. make test-etl_app
 	cd $(ROOT)/$* && .venv/bin/pytest -q
 
