@@ -32,7 +32,8 @@ def test_exchange_dataset_declares_its_contract(app, name, entry):
     assert validator, f"{app}: exchange dataset '{name}' has no validator: declare its contract"
     # YAML 1.1 reads an unquoted `on` key as True; Kedro maps it back to "on" the same way.
     validator = {("on" if key is True else key): value for key, value in validator.items()}
-    assert validator["class"].startswith("shared_schemas.")
+    assert validator["class"] == "shared_schemas.enforce.ContractValidator"
+    assert validator["options"]["contract"].startswith("shared_schemas.")
     assert entry["type"] == "shared_schemas.exchange.ExchangeParquetDataset"
     producer = "producer" in entry
     assert validator["on"] == (["save"] if producer else ["load"]), (
@@ -47,5 +48,5 @@ def test_each_exchange_dataset_has_one_producer_and_one_contract():
     for path, users in by_path.items():
         producers = [app for app, entry in users if "producer" in entry]
         assert len(producers) == 1, f"{path} is produced by {producers or 'nobody'}"
-        contracts = {entry["validator"]["class"] for _, entry in users}
+        contracts = {entry["validator"]["options"]["contract"] for _, entry in users}
         assert len(contracts) == 1, f"{path} is read with different contracts: {contracts}"

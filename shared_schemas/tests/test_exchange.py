@@ -95,9 +95,9 @@ def catalog(tmp_path, on):
                 "filepath": str(tmp_path / "instances"),
                 "partition_by": "event_time",
                 "validator": {
-                    "class": "shared_schemas.etl_to_ml.TransactionInstance",
+                    "class": "shared_schemas.enforce.ContractValidator",
                     "on": on,
-                    "options": {"lazy": True},
+                    "options": {"contract": "shared_schemas.etl_to_ml.TransactionInstance"},
                 },
             }
         }
@@ -105,10 +105,16 @@ def catalog(tmp_path, on):
 
 
 def test_catalog_validation_refuses_bad_save_and_writes_nothing(tmp_path, instances):
-    bad = instances.assign(amount=[-2.0, 10.0])
-    with pytest.raises(DataValidationError, match="amount") as info:
+    bad = instances.assign(amount=[-2.0, 10.0], merchant_category=["grocery", "casino"])
+    bad.loc[1, "tx_count_1h"] = 9  # breaks a row rule too
+    with pytest.raises(DataValidationError) as info:
         catalog(tmp_path, ["save"]).save("instances", bad)
-    assert "greater_than_or_equal_to(0.0)" in str(info.value)
+    message = str(info.value)
+    assert "Validation failed for dataset 'instances' on save" in message
+    assert "3 check(s) failed" in message  # each check once, not once per column
+    assert "amount: greater_than_or_equal_to(0.0) — 1 case (e.g. -2.0)" in message
+    assert "merchant_category: isin" in message and "casino" in message
+    assert "<row>: velocity_windows_nest — 1 case" in message
     assert not (tmp_path / "instances").exists()
 
 

@@ -57,3 +57,52 @@ def enforce(df: pd.DataFrame, model: type[pa.DataFrameModel]) -> pd.DataFrame:
         return model.validate(df, lazy=True)
     except pandera.errors.SchemaErrors as exc:
         raise ContractViolation(model.Config.name or model.__name__, failures_of(exc)) from None
+
+
+class ContractValidator:
+    """A Kedro catalog validator for a contract, reporting each failed check once.
+
+    Kedro's built-in pandera adapter repeats a failed row rule once per column of the failing
+    row (that is how pandera reports dataframe checks), which buries the real problems. This
+    validator groups failures as :func:`failures_of` does. Use it through Kedro's native
+    ``validator:`` key::
+
+        validator:
+          class: shared_schemas.enforce.ContractValidator
+          on: [save]
+          options: {contract: shared_schemas.etl_to_ml.TransactionInstance}
+    """
+
+    def __init__(self, contract: str) -> None:
+        from kedro.utils import load_obj  # noqa: PLC0415 (keep kedro out of plain imports)
+
+        self.contract_path = contract
+        self.model: type[pa.DataFrameModel] = load_obj(contract)
+
+    def __repr__(self) -> str:
+        return f"ContractValidator({self.contract_path})"
+
+    def validate(self, data: pd.DataFrame) -> pd.DataFrame:
+        from kedro.validation.exceptions import (  # noqa: PLC0415
+            CheckFailure,
+            DataValidationError,
+        )
+
+        try:
+            return self.model.validate(data, lazy=True)
+        except pandera.errors.SchemaErrors as exc:
+            failures = [
+                CheckFailure(
+                    message=f"Check '{check}' failed for {column}",
+                    check=check,
+                    column=column,
+                    failure_count=n,
+                    failure_examples=examples,
+                )
+                for column, check, n, examples in failures_of(exc)
+            ]
+            raise DataValidationError(
+                f"Data does not satisfy the {self.contract_path} contract",
+                validator=self.contract_path,
+                failures=failures,
+            ) from exc

@@ -18,8 +18,9 @@ Example catalog entry (producer side)::
       partition_by: event_time
       producer: etl-app
       validator:
-        class: shared_schemas.etl_to_ml.TransactionInstance
+        class: shared_schemas.enforce.ContractValidator
         on: [save]
+        options: {contract: shared_schemas.etl_to_ml.TransactionInstance}
 """
 
 from __future__ import annotations
