@@ -99,6 +99,18 @@ run-etl: install ## Publish instances and labels to the exchange (etl_app)
 run-ml train: install ## Train, log the pipeline model to MLflow and register it (ml_app)
 	$(call kedro,ml_app) run --pipelines training $(if $(PARAMS),--params $(PARAMS))
 
+.PHONY: promote
+promote: install ## Champion/challenger gate: promote @challenger if it beats @champion (ml_app)
+	$(call kedro,ml_app) run --pipelines promotion $(if $(PARAMS),--params $(PARAMS))
+
+.PHONY: rollback
+rollback: install ## Move @champion back to the previous champion version (exact, from history)
+	cd $(ROOT)/ml_app && .venv/bin/python -m ml_app.registry rollback
+
+.PHONY: models
+models: install ## List registered versions, aliases and key metrics
+	cd $(ROOT)/ml_app && .venv/bin/python -m ml_app.registry models
+
 .PHONY: run-user
 run-user: install ## Score new instances with the champion model (user_app)
 	$(call kedro,user_app) run --pipelines batch_scoring $(if $(PARAMS),--params $(PARAMS))

@@ -69,6 +69,10 @@ def summarise(root: Path, seconds: float) -> dict[str, Any]:
         filepath=str(exchange / "prediction_log"), partition_by="scored_at"
     )
     last_call = log.load().sort_values("scored_at").iloc[-1]
+    gate = ExchangeParquetDataset(
+        filepath=str(exchange / "promotion_decisions"), partition_by="decided_at"
+    ).load()
+    last_gate = gate.sort_values("decided_at").iloc[-1]
     return {
         "wall_time_s": round(seconds, 1),
         "instances": _report(root, "instances"),
@@ -76,14 +80,16 @@ def summarise(root: Path, seconds: float) -> dict[str, Any]:
         "registry": registry,
         "ceiling": oracle_ceiling(root),
         "last_scoring": {k: str(v) for k, v in last_call.items()},
+        "last_promotion": {k: str(v) for k, v in last_gate.items()},
         "exchange_root": str(exchange),
         "tracking_uri": config["mlflow_tracking_uri"],
     }
 
 
 def render(summary: dict[str, Any]) -> str:
-    inst, lab, reg, ceil, call = (
-        summary[k] for k in ("instances", "labels", "registry", "ceiling", "last_scoring")
+    inst, lab, reg, ceil, call, gate = (
+        summary[k]
+        for k in ("instances", "labels", "registry", "ceiling", "last_scoring", "last_promotion")
     )
     m = reg["metrics"]
     lines = [
@@ -99,9 +105,12 @@ def render(summary: dict[str, Any]) -> str:
         f"(run {reg['newest_run_id'][:12]}), champion = version {reg['champion_version']}",
         f"          validation PR-AUC   : {m['validation.pr_auc']:.4f}   "
         f"ROC-AUC {m['validation.roc_auc']:.4f}   "
-        f"recall@1% alerts {m['validation.recall_at_1pct_alerts']:.3f}",
+        f"recall@1% alerts {m['validation.recall_at_alerts']:.3f}",
         f"          Bayes-optimal PR-AUC: {ceil['bayes_optimal_pr_auc']:.4f}   "
         f"(model reaches {ceil['ratio']:.1%} of the ceiling)",
+        f"          promotion gate      : {gate['reason']}",
+        f"{'':32}({gate['window_start'][:10]} .. {gate['window_end'][:10]}, "
+        f"{int(gate['n_rows']):,} labelled payments)",
         f"user_app  scored              : {int(call['n_rows']):>9,} payments with version "
         f"{call['model_version']} in {float(call['latency_ms']):.0f} ms",
         f"          decisions           : approve {int(call['n_approve']):,}, "
@@ -112,6 +121,8 @@ def render(summary: dict[str, Any]) -> str:
         "",
         "Next:",
         "  make mlflow-ui          browse runs, metrics, plots and the registered model",
+        "  make models             registered versions, aliases and metrics",
+        "  make promote / rollback the champion/challenger gate, and undoing it",
         "  make viz APP=ml_app     see the training/inference pipelines and their shared nodes",
         "  make test               run every test",
         "",

@@ -59,13 +59,14 @@ def env_bin(root: Path, app: str, program: str) -> Path:
 
 
 def loop_steps(params: Mapping[str, Mapping[str, object]] | None = None) -> list[Step]:
-    """simulate -> etl_instances -> etl_labels -> training -> batch_scoring."""
+    """simulate -> etl_instances -> etl_labels -> training -> promotion -> batch_scoring."""
     params = params or {}
     return [
         Step("etl_app", "simulate", params.get("simulate", {}), "simulate the source system"),
         Step("etl_app", "etl_instances", params.get("etl_instances", {}), "publish instances"),
         Step("etl_app", "etl_labels", params.get("etl_labels", {}), "publish labels"),
         Step("ml_app", "training", params.get("training", {}), "train, log and register"),
+        Step("ml_app", "promotion", params.get("promotion", {}), "champion vs challenger gate"),
         Step("user_app", "batch_scoring", params.get("batch_scoring", {}), "score and decide"),
     ]
 

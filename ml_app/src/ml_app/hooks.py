@@ -3,7 +3,8 @@
 kedro-mlflow logs and registers the pipeline model in its own ``after_pipeline_run`` (plugin hooks
 run before project hooks). This hook then finds the version that run registered and:
 
-* tags it with its provenance (ml_app version, git commit, contract version, validation metrics);
+* tags it with its provenance (ml_app version, git commit, contract version, validation metrics)
+  and shows the run's model card as the version's description;
 * gives it the ``challenger`` alias: the newest model waits for the promotion gate;
 * gives it the ``champion`` alias too if no model has one yet, so a fresh installation can score
   right away. Replacing an existing champion is the promotion pipeline's job, never training's.
@@ -21,6 +22,7 @@ from kedro_mlflow.pipeline.pipeline_ml import PipelineML
 from mlflow.exceptions import MlflowException
 
 from ml_app.model_logging import provenance
+from ml_app.registry import alias_version, make_champion
 from shared_schemas.config import shared_resolver
 
 logger = logging.getLogger(__name__)
@@ -49,26 +51,31 @@ class ModelRegistryHooks:
         metrics = client.get_run(self._run_id).data.metrics
         for key, value in {**provenance(), **_rounded(metrics)}.items():
             client.set_model_version_tag(name, version, key, value)
+        try:  # the model card, shown as the version's description in the registry
+            card = mlflow.artifacts.load_text(f"runs:/{self._run_id}/model_card.md")
+            client.update_model_version(name, version, description=card)
+        except MlflowException:
+            logger.warning("Run %s logged no model_card.md.", self._run_id)
         challenger = shared_resolver("challenger_alias")
         champion = shared_resolver("champion_alias")
         client.set_registered_model_alias(name, challenger, version)
-        try:
-            current = client.get_model_version_by_alias(name, champion).version
-            logger.info(
-                "Registered %s version %s as '%s' (champion is version %s; promote with "
-                "`make promote`).",
-                name,
-                version,
-                challenger,
-                current,
-            )
-        except MlflowException:
-            client.set_registered_model_alias(name, champion, version)
+        current = alias_version(client, name, champion)
+        if current is None:
+            make_champion(client, name, version, champion)
             logger.info(
                 "Registered %s version %s: no champion existed, so it is now '%s'.",
                 name,
                 version,
                 champion,
+            )
+        else:
+            logger.info(
+                "Registered %s version %s as '%s' (champion is version %s; the promotion gate "
+                "decides: `make promote`).",
+                name,
+                version,
+                challenger,
+                current,
             )
 
 

@@ -4,6 +4,7 @@
   and, at the end of the run, logs the *inference* pipeline with its fitted artifacts to MLflow as
   one pyfunc model and registers it under the shared registered model name.
 * ``inference``: the nodes tagged ``inference`` on their own (score ``instances`` in-project).
+* ``promotion``: the champion/challenger gate (``make promote``).
 
 A ``PipelineML`` must never be combined with ``+`` or ``sum``: kedro-mlflow then silently logs no
 model (kedro-mlflow #554/#690). That is why ``__default__`` is the training object itself.
@@ -13,6 +14,7 @@ from kedro.pipeline import Pipeline
 from kedro_mlflow.pipeline import pipeline_ml_factory
 
 from ml_app.model_logging import log_model_kwargs
+from ml_app.pipelines.promotion.pipeline import create_pipeline as promotion
 from ml_app.pipelines.training.pipeline import create_pipeline as full_pipeline
 
 
@@ -25,4 +27,9 @@ def register_pipelines() -> dict[str, Pipeline]:
         input_name="instances",
         log_model_kwargs=log_model_kwargs(),
     )
-    return {"training": training, "inference": inference, "__default__": training}
+    return {
+        "training": training,
+        "inference": inference,
+        "promotion": promotion(),
+        "__default__": training,
+    }

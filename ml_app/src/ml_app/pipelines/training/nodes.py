@@ -163,6 +163,20 @@ def recall_at_alert_rate(y: np.ndarray, score: np.ndarray, alert_rate: float) ->
     return float(y[top].sum() / max(1, y.sum()))
 
 
+def classification_metrics(
+    y: np.ndarray, s: np.ndarray, costs: dict[str, float], alert_rate: float, threshold: float
+) -> dict[str, float]:
+    """Ranking, calibration and cost metrics of scores ``s`` against outcomes ``y``."""
+    return {
+        "roc_auc": float(roc_auc_score(y, s)),
+        "pr_auc": float(average_precision_score(y, s)),
+        "log_loss": float(log_loss(y, s, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, s)),
+        "recall_at_alerts": recall_at_alert_rate(y, s, alert_rate),
+        "expected_cost_per_tx": expected_cost(y, s, threshold, costs),
+    }
+
+
 def evaluate_model(
     scores: pd.DataFrame, valid: pd.DataFrame, params: dict[str, Any], costs: dict[str, float]
 ) -> tuple[dict[str, dict[str, float]], dict[str, Any], pd.DataFrame]:
@@ -179,14 +193,7 @@ def evaluate_model(
     threshold = choose_threshold(y, s, costs)
     alert_rate = params["alert_rate"]
     values = {
-        "roc_auc": roc_auc_score(y, s),
-        "pr_auc": average_precision_score(y, s),
-        "log_loss": log_loss(y, s, labels=[0, 1]),
-        "brier": brier_score_loss(y, s),
-        f"recall_at_{alert_rate:.0%}_alerts".replace("%", "pct"): recall_at_alert_rate(
-            y, s, alert_rate
-        ),
-        "expected_cost_per_tx": expected_cost(y, s, threshold, costs),
+        **classification_metrics(y, s, costs, alert_rate, threshold),
         "expected_cost_no_model_per_tx": float(y.mean() * costs["missed_fraud"]),
         "decision_threshold": threshold,
         "rows": float(len(y)),

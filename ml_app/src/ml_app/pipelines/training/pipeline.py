@@ -8,6 +8,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 
 from ml_app.pipelines.inference.pipeline import create_pipeline as inference_pipeline
 from ml_app.pipelines.training import diagnostics, nodes
+from ml_app.pipelines.training.model_card import write_model_card
 
 PLOTS = [
     "roc",
@@ -57,6 +58,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=[f"{plot}_plot" for plot in PLOTS],
                 name="plot_diagnostics",
+            ),
+            node(
+                write_model_card,
+                inputs=["validation", "decision_policy", "params:training"],
+                outputs="model_card",
+                name="write_model_card",
             ),
         ],
         tags="training",

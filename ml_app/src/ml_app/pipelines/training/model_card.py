@@ -1,0 +1,61 @@
+"""The model card: what a reviewer needs to know about a trained model, as markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ml_app.model_logging import provenance
+
+
+def write_model_card(
+    metrics: dict[str, dict[str, float]], policy: dict[str, Any], params: dict[str, Any]
+) -> str:
+    """A markdown model card, logged with the run and shown on the registered version."""
+    window, model, features = params["window"], params["model"], params["features"]
+    family = model["family"]
+    values = {name: m["value"] for name, m in metrics.items()}
+    rows = "\n".join(
+        f"| {name} | {value:.4f} |" for name, value in values.items() if name != "rows"
+    )
+    feature_list = ", ".join(
+        f"`{f}`"
+        for group in ("log_numeric", "numeric", "boolean", "categorical")
+        for f in features[group]
+    )
+    origin = provenance()
+    return f"""# Model card: fraud detector ({family})
+
+**Purpose.** Scores card payments with the probability that they are fraudulent, for user_app
+to approve, review or decline them.
+
+**Data.** Trained on labelled payments from {window["train_start"]} to {window["train_end"]}
+(exclusive), validated on {window["train_end"]} to {window["valid_end"]}. Labels are chargebacks
+received by the labels' cutoff; payments with no chargeback count as legitimate only after the
+maturity period. Input contract: `TransactionInstance`
+(shared-schemas {origin["contract_version"]}).
+
+**Features.** {feature_list}. All point-in-time: computed only from what was known before each
+payment.
+
+**Model.** `{family}` with {model.get(family) or {}}.
+
+**Validation metrics** ({int(values.get("rows", 0)):,} payments):
+
+| metric | value |
+|---|---|
+{rows}
+
+**Decision policy.** Review threshold {policy["review_threshold"]:.4f} (lowest expected cost on
+the validation window with costs {policy["costs"]}); user_app derives its own approve / review /
+decline thresholds from the same cost model.
+
+**Ceiling.** On simulated data the Bayes-optimal PR-AUC (from the simulator's true probabilities)
+is computed by `make demo`; compare the validation PR-AUC above with it.
+
+**Known limits.** Trained on one period: fraud patterns drift, so monitor realised performance
+and retrain. Scores are calibrated on the validation period only. Features look back a bounded
+history (etl_app `lookback_days`). The model is cloudpickled code: load it only from your own
+registry.
+
+**Provenance.** ml_app {origin["ml_app_version"]}, commit `{origin["git_commit"]}`.
+"""
