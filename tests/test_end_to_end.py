@@ -10,6 +10,7 @@ from scripts.loop import loop_steps, run_steps
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
 from shared_schemas.exchange import ExchangeParquetDataset
 from shared_schemas.ml_to_user import FraudDecision, PredictionLog
+from shared_schemas.monitoring import PromotionDecision
 from shared_schemas.testing import isolated_app, isolated_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +54,8 @@ def test_every_boundary_holds_contract_valid_data(loop):
     labels = FraudLabel.validate(load(loop, "labels"))
     decisions = FraudDecision.validate(load(loop, "decisions"))
     PredictionLog.validate(load(loop, "prediction_log", "scored_at"))
+    gate = PromotionDecision.validate(load(loop, "promotion_decisions", "decided_at"))
+    assert gate.iloc[-1]["reason"] == "version 1 is already the champion: nothing to compare"
     assert len(instances) > 50_000
     assert set(labels["transaction_id"]) <= set(instances["transaction_id"])
     assert set(decisions["transaction_id"]) <= set(instances["transaction_id"])

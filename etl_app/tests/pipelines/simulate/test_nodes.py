@@ -44,6 +44,15 @@ def test_fraud_is_rare_mostly_from_attacks_and_reported_late(world):
     )
 
 
+def test_the_database_never_holds_the_future(sim_params, world):
+    end = pd.Timestamp(sim_params["start"]) + pd.Timedelta(days=sim_params["days"])
+    _, _, _, transactions, chargebacks, oracle = world
+    assert transactions["event_time"].max() < end
+    assert chargebacks["received_at"].max() < end
+    # late frauds exist, but their chargebacks have not arrived yet
+    assert oracle["is_fraud"].sum() > len(chargebacks)
+
+
 def test_clock_reveals_more_of_the_same_timeline(sim_params, world):
     as_of = pd.Timestamp(sim_params["start"]) + pd.Timedelta(days=20)
     early = simulate({**sim_params, "as_of": str(as_of)})
