@@ -49,7 +49,7 @@ def load_shared_config(root: Path | None = None) -> dict[str, Any]:
     # Kedro's config loader unregisters oc.env outside credentials files; these settings need it.
     borrowed = not OmegaConf.has_resolver("oc.env")
     if borrowed:
-        OmegaConf.register_new_resolver("oc.env", oc.env)
+        OmegaConf.register_resolver("oc.env", oc.env)
     try:
         return OmegaConf.to_container(merged, resolve=True)  # type: ignore[return-value]
     finally:
