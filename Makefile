@@ -85,6 +85,27 @@ contracts: install ## Regenerate docs/contracts.md and docs/contracts/*.json fro
 test-%: install ## Run one member's tests, e.g. make test-etl_app
 	cd $(ROOT)/$* && .venv/bin/pytest -q
 
+# --- CI and releases --------------------------------------------------------------------------
+MEMBER ?= etl_app
+
+.PHONY: check-member
+check-member: uv ## CI for one member (MEMBER=etl_app): its own env only, lint, boundaries, tests
+	cd $(ROOT) && $(UV) sync --locked --quiet
+	UV_PROJECT_ENVIRONMENT=$(ROOT)/$(MEMBER)/.venv $(UV) sync --locked --quiet --directory $(ROOT) \
+	  --package $(subst _,-,$(MEMBER))
+	cd $(ROOT) && .venv/bin/ruff check $(MEMBER) && .venv/bin/ruff format --check $(MEMBER)
+	cd $(ROOT) && PYTHONPATH=$(SRC_PATHS) .venv/bin/lint-imports
+	cd $(ROOT)/$(MEMBER) && .venv/bin/pytest -q
+
+.PHONY: changed
+changed: uv ## Members changed since their last release tag, and what each would release
+	cd $(ROOT) && $(UV) sync --locked --quiet && .venv/bin/python -m scripts.changed
+
+.PHONY: release
+release: uv ## Release one member: make release APP=ml_app [BUMP=patch|minor|major]
+	cd $(ROOT) && $(UV) sync --locked --quiet
+	cd $(ROOT) && .venv/bin/python -m scripts.release $(APP) $(if $(BUMP),--bump $(BUMP)) --uv $(UV)
+
 # --- running the apps --------------------------------------------------------------------------
 .PHONY: simulate
 simulate: install ## Fill the source-system database with simulated payments (etl_app)
