@@ -57,7 +57,8 @@ def report(root: Path = ROOT) -> list[dict[str, str]]:
         version = tomllib.loads((root / member.folder / "pyproject.toml").read_text())["project"][
             "version"
         ]
-        upcoming = next_version(member, root)
+        # before its first tag a member's first release is the version it already declares
+        upcoming = next_version(member, root) if tag else f"{version} (first)"
         rows.append(
             {
                 "member": member.folder,

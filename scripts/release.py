@@ -5,6 +5,7 @@ member since its last `<member>-v*` tag, and writes it into the member's pyproje
 CHANGELOG.md. This script then refreshes uv.lock (in the normal environment: PSR's build step
 runs with a stripped environment that loses proxy and certificate settings), commits the three
 files and tags `<member>-vX.Y.Z`. Pushing the tag starts that member's release workflow.
+A member's first release tags the version its pyproject.toml already has.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ def release(member: str, bump: str | None = None, root: Path = ROOT, uv: str = "
     if member not in members(root):
         raise SystemExit(f"Unknown member {member!r}: one of {sorted(members(root))}.")
     before = version_of(root, member)
+    tags = _run(["git", "tag", "--list", f"{member}-v*"], cwd=root).split()
+    if not tags:  # first release: publish the version in pyproject.toml as it is
+        _run(["git", "tag", "-a", f"{member}-v{before}", "-m", f"{member} {before}"], cwd=root)
+        return before
     force = [f"--{bump}"] if bump else []
     _run(
         [

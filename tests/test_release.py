@@ -75,6 +75,14 @@ def repo(tmp_path):
     return repo
 
 
+def test_first_release_tags_the_declared_version(repo):
+    git(repo, "tag", "-d", "user_app-v0.1.0")
+    row = {r["member"]: r for r in changed.report(repo)}["user_app"]
+    assert row["next release"] == "0.1.0 (first)"
+    assert release("user_app", root=repo) == "0.1.0"
+    assert "user_app-v0.1.0" in git(repo, "tag").splitlines()
+
+
 def test_a_change_under_one_app_releases_only_that_app(repo):
     commit(repo, "etl_app/src/etl_app/fix.py", "fix(etl): tolerate null merchant ids")
     assert next_release(repo, "etl_app") == "0.1.1"
