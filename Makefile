@@ -124,6 +124,10 @@ run-ml train: install ## Train, log the pipeline model to MLflow and register it
 promote: install ## Champion/challenger gate: promote @challenger if it beats @champion (ml_app)
 	$(call kedro,ml_app) run --pipelines promotion $(if $(PARAMS),--params $(PARAMS))
 
+.PHONY: monitor
+monitor: install ## Realised performance, drift and alerts on published decisions (ml_app)
+	$(call kedro,ml_app) run --pipelines monitoring $(if $(PARAMS),--params $(PARAMS))
+
 .PHONY: rollback
 rollback: install ## Move @champion back to the previous champion version (exact, from history)
 	cd $(ROOT)/ml_app && .venv/bin/python -m ml_app.registry rollback

@@ -81,6 +81,9 @@ def summarise(root: Path, seconds: float) -> dict[str, Any]:
         "ceiling": oracle_ceiling(root),
         "last_scoring": {k: str(v) for k, v in last_call.items()},
         "last_promotion": {k: str(v) for k, v in last_gate.items()},
+        "monitoring": json.loads(
+            (root / "ml_app/data/08_reporting/monitoring_alerts.json").read_text()
+        ),
         "exchange_root": str(exchange),
         "tracking_uri": config["mlflow_tracking_uri"],
     }
@@ -115,6 +118,13 @@ def render(summary: dict[str, Any]) -> str:
         f"{call['model_version']} in {float(call['latency_ms']):.0f} ms",
         f"          decisions           : approve {int(call['n_approve']):,}, "
         f"review {int(call['n_review']):,}, decline {int(call['n_decline']):,}",
+        f"ml_app    monitoring          : {len(summary['monitoring']['alerts'])} alert(s); "
+        + (
+            "retraining recommended"
+            if summary["monitoring"]["retrain_recommended"]
+            else "no drift or performance alert"
+        )
+        + " (ml_app/data/08_reporting/monitoring_report.html)",
         "",
         f"Exchange data : {summary['exchange_root']}",
         f"MLflow store  : {summary['tracking_uri']}",

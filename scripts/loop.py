@@ -59,7 +59,8 @@ def env_bin(root: Path, app: str, program: str) -> Path:
 
 
 def loop_steps(params: Mapping[str, Mapping[str, object]] | None = None) -> list[Step]:
-    """simulate -> etl_instances -> etl_labels -> training -> promotion -> batch_scoring."""
+    """simulate -> etl_instances -> etl_labels -> training -> promotion -> batch_scoring ->
+    monitoring."""
     params = params or {}
     return [
         Step("etl_app", "simulate", params.get("simulate", {}), "simulate the source system"),
@@ -68,6 +69,7 @@ def loop_steps(params: Mapping[str, Mapping[str, object]] | None = None) -> list
         Step("ml_app", "training", params.get("training", {}), "train, log and register"),
         Step("ml_app", "promotion", params.get("promotion", {}), "champion vs challenger gate"),
         Step("user_app", "batch_scoring", params.get("batch_scoring", {}), "score and decide"),
+        Step("ml_app", "monitoring", params.get("monitoring", {}), "performance, drift, alerts"),
     ]
 
 

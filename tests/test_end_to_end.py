@@ -10,7 +10,7 @@ from scripts.loop import loop_steps, run_steps
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
 from shared_schemas.exchange import ExchangeParquetDataset
 from shared_schemas.ml_to_user import FraudDecision, PredictionLog
-from shared_schemas.monitoring import PromotionDecision
+from shared_schemas.monitoring import MonitoringReport, PromotionDecision
 from shared_schemas.testing import isolated_app, isolated_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +54,9 @@ def test_every_boundary_holds_contract_valid_data(loop):
     labels = FraudLabel.validate(load(loop, "labels"))
     decisions = FraudDecision.validate(load(loop, "decisions"))
     PredictionLog.validate(load(loop, "prediction_log", "scored_at"))
+    report = MonitoringReport.validate(load(loop, "monitoring", "period_start"))
+    assert {"performance", "data_drift", "score_drift"} <= set(report["kind"])
+    assert not report["alert"].any()  # the small world has no drift scenario switched on
     gate = PromotionDecision.validate(load(loop, "promotion_decisions", "decided_at"))
     assert gate.iloc[-1]["reason"] == "version 1 is already the champion: nothing to compare"
     assert len(instances) > 50_000

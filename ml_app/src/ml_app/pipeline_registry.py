@@ -5,6 +5,8 @@
   one pyfunc model and registers it under the shared registered model name.
 * ``inference``: the nodes tagged ``inference`` on their own (score ``instances`` in-project).
 * ``promotion``: the champion/challenger gate (``make promote``).
+* ``monitoring``: realised performance, drift and alerts on user_app's decisions
+  (``make monitor``).
 
 A ``PipelineML`` must never be combined with ``+`` or ``sum``: kedro-mlflow then silently logs no
 model (kedro-mlflow #554/#690). That is why ``__default__`` is the training object itself.
@@ -14,6 +16,7 @@ from kedro.pipeline import Pipeline
 from kedro_mlflow.pipeline import pipeline_ml_factory
 
 from ml_app.model_logging import log_model_kwargs
+from ml_app.pipelines.monitoring.pipeline import create_pipeline as monitoring
 from ml_app.pipelines.promotion.pipeline import create_pipeline as promotion
 from ml_app.pipelines.training.pipeline import create_pipeline as full_pipeline
 
@@ -31,5 +34,6 @@ def register_pipelines() -> dict[str, Pipeline]:
         "training": training,
         "inference": inference,
         "promotion": promotion(),
+        "monitoring": monitoring(),
         "__default__": training,
     }

@@ -49,3 +49,41 @@ class PromotionDecision(pa.DataFrameModel):
     def _champion_after_matches_verdict(cls, df: pd.DataFrame) -> pd.Series:
         expected = df["challenger_version"].where(df["promoted"], df["champion_version"])
         return df["champion_after"] == expected
+
+
+MONITORING_KINDS = ("performance", "data_drift", "score_drift")
+
+
+class MonitoringReport(pa.DataFrameModel):
+    """Monitoring results in long form: one row per period, model version, metric (and feature).
+
+    Performance rows are computed only on labelled payments; ``mature`` says whether every
+    payment of the period can have its label yet (otherwise the numbers are provisional).
+    """
+
+    period_start: Series[pd.Timestamp] = pa.Field(description="Period start (inclusive).")
+    period_end: Series[pd.Timestamp] = pa.Field(description="Period end (exclusive).")
+    model_version: Series[str] = pa.Field(description="Version that scored the period.")
+    kind: Series[str] = pa.Field(isin=MONITORING_KINDS)
+    metric: Series[str] = pa.Field(str_length={"min_value": 1}, description="e.g. pr_auc, psi.")
+    feature: Series[str] = pa.Field(description="Feature for drift rows; empty otherwise.")
+    value: Series[float] = pa.Field(nullable=True, description="NaN when not computable.")
+    mature: Series[bool] = pa.Field(description="Labels of the period have all matured.")
+    alert: Series[bool] = pa.Field(description="This value breaks an alert rule.")
+
+    class Config:
+        name = "MonitoringReport"
+        description = "Realised performance and drift per period (ml_app -> operations)."
+        strict = True
+        coerce = True
+
+    @pa.dataframe_check(name="period_ordered")
+    @classmethod
+    def _period_ordered(cls, df: pd.DataFrame) -> pd.Series:
+        return df["period_start"] < df["period_end"]
+
+    @pa.dataframe_check(name="one_row_per_measure")
+    @classmethod
+    def _one_row_per_measure(cls, df: pd.DataFrame) -> pd.Series:
+        keys = ["period_start", "model_version", "kind", "metric", "feature"]
+        return ~df.duplicated(subset=keys, keep=False)

@@ -1,0 +1,329 @@
+"""monitoring: how the deployed models really did, and whether the data moved under them.
+
+It lives in ml_app because the reference it compares against is ml_app's knowledge: the
+champion's training window (from its run's parameters) and the champion model itself. user_app
+only publishes what it decided (FraudDecision); etl_app publishes the labels as they mature.
+
+* Realised performance per period and model version is computed on *labelled* payments only:
+  a payment without a label yet is left out, never counted as legitimate. A period is *mature*
+  when labels have matured past its end; before that its figures are provisional, and the mean
+  score (the model's own estimate of the fraud rate) is reported beside the confirmed fraud rate
+  (chargebacks received so far over payments scored, a lower bound).
+* Data drift: PSI and KS of each monitored feature in the period against the champion's
+  training window; score drift: PSI of the period's scores against the champion's scores on
+  that window.
+* Alert rules (parameters_monitoring.yml) flag values; any alert recommends retraining.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ml_app.pipelines.monitoring.drift import ks, psi
+from ml_app.pipelines.training.nodes import recall_at_alert_rate
+from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
+from shared_schemas.ml_to_user import FraudDecision
+
+logger = logging.getLogger(__name__)
+ID = TransactionInstance.transaction_id
+TIME = TransactionInstance.event_time
+TARGET = FraudLabel.is_fraud
+SCORE = FraudDecision.score
+TRAIN_START, TRAIN_END = "training.window.train_start", "training.window.train_end"
+PERIOD_KEYS = ["period_start", "period_end"]
+
+
+def _periods(times: pd.Series, freq: str) -> pd.DataFrame:
+    start = times.dt.to_period(freq).dt.start_time
+    end = times.dt.to_period(freq).dt.end_time.dt.floor("D") + pd.Timedelta(days=1)
+    return pd.DataFrame({"period_start": start, "period_end": end}, index=times.index)
+
+
+def reference_instances(
+    instances: pd.DataFrame, registry: dict[str, Any], params: dict[str, Any]
+) -> pd.DataFrame:
+    """A sample of the instances of the champion's training window: what "normal" looks like."""
+    run_params = registry["champion"]["params"]
+    start, end = pd.Timestamp(run_params[TRAIN_START]), pd.Timestamp(run_params[TRAIN_END])
+    window = instances[(instances[TIME] >= start) & (instances[TIME] < end)]
+    if window.empty:
+        raise ValueError(
+            f"No instances in the champion's training window {start.date()}..{end.date()}: "
+            "publish them with etl_app before monitoring."
+        )
+    n = min(params["reference_sample"], len(window))
+    return window.sample(n=n, random_state=0).reset_index(drop=True)
+
+
+def reference_scores(champion_model: Any, reference: pd.DataFrame) -> np.ndarray:
+    """The champion's scores on its own training window (the baseline for score drift)."""
+    return pd.DataFrame(champion_model.predict(reference))[SCORE].to_numpy()
+
+
+def matured_until(labels: pd.DataFrame) -> pd.Timestamp:
+    """The day up to which every payment's label is final (the last matured payment's day)."""
+    matured = labels.loc[labels[FraudLabel.label_source] == "matured", TIME]
+    return matured.max().floor("D") if len(matured) else pd.Timestamp.min
+
+
+def performance_by_period(
+    decisions: pd.DataFrame,
+    labels: pd.DataFrame,
+    costs: dict[str, float],
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """Realised performance per period and model version, on labelled payments only."""
+    frame = decisions.join(_periods(decisions[TIME], params["period"]))
+    frame = frame.merge(labels[[ID, TARGET]], on=ID, how="left", validate="one_to_one")
+    final_until = matured_until(labels)
+    rows = []
+    for (start, end, version), part in frame.groupby([*PERIOD_KEYS, "model_version"]):
+        known = part[part[TARGET].notna()]
+        y = known[TARGET].astype(bool).to_numpy()
+        s = known[SCORE].to_numpy()
+        enough = len(known) >= params["min_labelled"] and 0 < y.sum() < len(y)
+        declined = known["decision"] == "decline"
+        cost = (
+            costs["missed_fraud"] * np.sum(y & (known["decision"] == "approve").to_numpy())
+            + costs["review"] * np.sum(known["decision"] == "review")
+            + costs["false_decline"] * np.sum(~y & declined.to_numpy())
+        )
+        rows.append(
+            {
+                "period_start": start,
+                "period_end": end,
+                "model_version": str(version),
+                "mature": bool(end <= final_until),
+                "n_scored": float(len(part)),
+                "n_labelled": float(len(known)),
+                "label_coverage": len(known) / len(part),
+                # confirmed frauds over everything scored: a lower bound until the period matures
+                "fraud_rate_confirmed": float(y.sum() / len(part)),
+                "fraud_rate_estimated": float(part[SCORE].mean()),
+                "pr_auc": _pr_auc(y, s) if enough else np.nan,
+                "recall_at_alerts": (
+                    recall_at_alert_rate(y.astype(int), s, params["alert_rate"])
+                    if enough
+                    else np.nan
+                ),
+                "decline_precision": float(y[declined.to_numpy()].mean())
+                if declined.any()
+                else np.nan,
+                "expected_cost_per_tx": float(cost / len(known)) if len(known) else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _pr_auc(y: np.ndarray, s: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score  # noqa: PLC0415
+
+    return float(average_precision_score(y, s))
+
+
+def drift_by_period(
+    instances: pd.DataFrame,
+    decisions: pd.DataFrame,
+    reference: pd.DataFrame,
+    ref_scores: np.ndarray,
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """PSI and KS per period of each monitored feature, and PSI of the scores."""
+    scored = decisions[[ID, TIME, SCORE, "model_version"]].merge(
+        instances.drop(columns=[TIME]), on=ID, how="left", validate="one_to_one"
+    )
+    scored = scored.join(_periods(scored[TIME], params["period"]))
+    rows = []
+    for (start, end, version), part in scored.groupby([*PERIOD_KEYS, "model_version"]):
+        base = {"period_start": start, "period_end": end, "model_version": str(version)}
+        if len(part) < params["min_drift_rows"]:
+            logger.info("Drift not computed for %s..%s: only %d payments", start, end, len(part))
+            continue
+        for feature in params["features"]:
+            ref = reference[feature].astype(float).to_numpy()
+            cur = part[feature].astype(float).to_numpy()
+            statistic, pvalue = ks(ref, cur)
+            rows.append(
+                {
+                    **base,
+                    "kind": "data_drift",
+                    "feature": feature,
+                    "psi": psi(ref, cur),
+                    "ks_stat": statistic,
+                    "ks_pvalue": pvalue,
+                }
+            )
+        rows.append(
+            {
+                **base,
+                "kind": "score_drift",
+                "feature": "score",
+                "psi": psi(ref_scores, part[SCORE].to_numpy()),
+                "ks_stat": np.nan,
+                "ks_pvalue": np.nan,
+            }
+        )
+    columns = [*PERIOD_KEYS, "model_version", "kind", "feature", "psi", "ks_stat", "ks_pvalue"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def build_report(
+    performance: pd.DataFrame,
+    drift: pd.DataFrame,
+    registry: dict[str, Any],
+    params: dict[str, Any],
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, list[dict[str, float]]]]:
+    """The MonitoringReport rows with alert flags, the alert summary, and MLflow metric history."""
+    rules = params["alerts"]
+    baseline = registry["champion"]["metrics"].get("validation.pr_auc")
+    perf_long = performance.melt(
+        id_vars=[*PERIOD_KEYS, "model_version", "mature"], var_name="metric", value_name="value"
+    ).assign(kind="performance", feature="")
+    pr_floor = baseline * (1 - rules["pr_auc_max_relative_drop"]) if baseline else -np.inf
+    perf_long["alert"] = (
+        (perf_long["metric"] == "pr_auc") & perf_long["mature"] & (perf_long["value"] < pr_floor)
+    )
+    drift_long = drift.melt(
+        id_vars=[*PERIOD_KEYS, "model_version", "kind", "feature"],
+        value_vars=["psi", "ks_stat"],
+        var_name="metric",
+        value_name="value",
+    ).dropna(subset=["value"])
+    maturity = performance.set_index([*PERIOD_KEYS, "model_version"])["mature"]
+    drift_long["mature"] = [
+        bool(maturity.get(key, False))
+        for key in zip(
+            drift_long["period_start"],
+            drift_long["period_end"],
+            drift_long["model_version"],
+            strict=True,
+        )
+    ]
+    threshold = np.select(
+        [
+            (drift_long["kind"] == "data_drift") & (drift_long["metric"] == "psi"),
+            (drift_long["kind"] == "data_drift") & (drift_long["metric"] == "ks_stat"),
+            drift_long["kind"] == "score_drift",
+        ],
+        [rules["feature_psi"], rules["feature_ks"], rules["score_psi"]],
+        np.inf,
+    )
+    drift_long["alert"] = drift_long["value"] > threshold
+    report = pd.concat([perf_long, drift_long], ignore_index=True)[
+        [*PERIOD_KEYS, "model_version", "kind", "metric", "feature", "value", "mature", "alert"]
+    ]
+    report["value"] = report["value"].astype(float)
+    fired = report[report["alert"]]
+    alerts = {
+        "retrain_recommended": bool(len(fired)),
+        "baseline_pr_auc": baseline,
+        "alerts": [
+            f"{r.period_start.date()} v{r.model_version}: {r.kind} {r.metric}"
+            f"{' of ' + r.feature if r.feature else ''} = {r.value:.4g}"
+            for r in fired.itertuples()
+        ],
+    }
+    (logger.warning if alerts["retrain_recommended"] else logger.info)(
+        "Monitoring: %d alert(s)%s",
+        len(fired),
+        " - retraining recommended: `make train` then `make promote`" if len(fired) else "",
+    )
+    history = _metric_history(performance, drift)
+    return report, alerts, history
+
+
+def _metric_history(
+    performance: pd.DataFrame, drift: pd.DataFrame
+) -> dict[str, list[dict[str, float]]]:
+    """Per-period metrics as MLflow histories (step = period index, oldest first)."""
+    history: dict[str, list[dict[str, float]]] = {}
+    steps = {p: i for i, p in enumerate(sorted(performance["period_start"].unique()))}
+    for row in performance.itertuples():
+        for name in ("pr_auc", "recall_at_alerts", "fraud_rate_confirmed", "fraud_rate_estimated"):
+            value = getattr(row, name)
+            if not np.isnan(value):
+                history.setdefault(name, []).append(
+                    {"value": float(value), "step": steps[row.period_start]}
+                )
+    worst = drift[drift["kind"] == "data_drift"].groupby("period_start")["psi"].max()
+    for start, value in worst.items():
+        if start in steps and not np.isnan(value):
+            history.setdefault("max_feature_psi", []).append(
+                {"value": float(value), "step": steps[start]}
+            )
+    return history
+
+
+def _png(fig: plt.Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def render_html(performance: pd.DataFrame, drift: pd.DataFrame, alerts: dict[str, Any]) -> str:
+    """A self-contained HTML page: performance over time, drift heatmap, alerts."""
+    fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
+    for version, unsorted in performance.groupby("model_version"):
+        part = unsorted.sort_values("period_start")
+        ax.plot(part["period_start"], part["pr_auc"], marker="o", label=f"PR-AUC v{version}")
+        ax.plot(
+            part["period_start"],
+            part["recall_at_alerts"],
+            marker="s",
+            linestyle="--",
+            label=f"recall at alert rate v{version}",
+        )
+    if alerts.get("baseline_pr_auc"):
+        ax.axhline(
+            alerts["baseline_pr_auc"], color="grey", linestyle=":", label="validation PR-AUC"
+        )
+    ax.set_title("Realised performance per period (labelled payments)")
+    ax.legend(fontsize=7)
+    perf_png = _png(fig)
+
+    heat = drift[drift["kind"] == "data_drift"].pivot_table(
+        index="feature", columns="period_start", values="psi", aggfunc="max"
+    )
+    fig, ax = plt.subplots(figsize=(8, 0.35 * max(len(heat), 4) + 1), layout="constrained")
+    image = ax.imshow(heat.to_numpy(), aspect="auto", cmap="Reds", vmin=0, vmax=0.5)
+    ax.set_yticks(range(len(heat)), heat.index)
+    ax.set_xticks(range(len(heat.columns)), [str(c.date()) for c in heat.columns], rotation=45)
+    ax.set_title("Feature drift (PSI vs the champion's training window)")
+    fig.colorbar(image, ax=ax)
+    heat_png = _png(fig)
+
+    table = performance.round(4).to_html(index=False, na_rep="-")
+    items = "".join(f"<li>{a}</li>" for a in alerts["alerts"]) or "<li>none</li>"
+    verdict = (
+        "Retraining recommended: <code>make train</code> then <code>make promote</code>."
+        if alerts["retrain_recommended"]
+        else "No alert: the champion keeps serving."
+    )
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Fraud model monitoring</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
+table{{border-collapse:collapse;font-size:12px}}
+td,th{{border:1px solid #ccc;padding:3px 6px}}</style>
+</head><body>
+<h1>Fraud model monitoring</h1>
+<p><b>{verdict}</b></p>
+<h2>Alerts</h2><ul>{items}</ul>
+<h2>Performance over time</h2><img alt="performance" src="data:image/png;base64,{perf_png}">
+<h2>Data drift</h2><img alt="drift heatmap" src="data:image/png;base64,{heat_png}">
+<h2>Per period</h2>{table}
+<p>Figures of periods that are not mature are provisional: only their frauds can be labelled
+yet.</p>
+</body></html>
+"""

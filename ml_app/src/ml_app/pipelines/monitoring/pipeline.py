@@ -1,0 +1,60 @@
+"""monitoring: realised performance, data and score drift, alerts, HTML report."""
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from ml_app.pipelines.monitoring import nodes
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return pipeline(
+        [
+            node(
+                nodes.reference_instances,
+                inputs=["instances", "model_registry", "params:monitoring"],
+                outputs="reference_instances",
+                name="select_reference_window",
+            ),
+            node(
+                nodes.reference_scores,
+                inputs=["champion_model", "reference_instances"],
+                outputs="reference_scores",
+                name="score_reference_window",
+            ),
+            node(
+                nodes.performance_by_period,
+                inputs=["decisions", "labels", "params:decision_costs", "params:monitoring"],
+                outputs="performance_by_period",
+                name="measure_realised_performance",
+            ),
+            node(
+                nodes.drift_by_period,
+                inputs=[
+                    "instances",
+                    "decisions",
+                    "reference_instances",
+                    "reference_scores",
+                    "params:monitoring",
+                ],
+                outputs="drift_by_period",
+                name="measure_drift",
+            ),
+            node(
+                nodes.build_report,
+                inputs=[
+                    "performance_by_period",
+                    "drift_by_period",
+                    "model_registry",
+                    "params:monitoring",
+                ],
+                outputs=["monitoring_report", "monitoring_alerts", "monitoring"],
+                name="apply_alert_rules",
+            ),
+            node(
+                nodes.render_html,
+                inputs=["performance_by_period", "drift_by_period", "monitoring_alerts"],
+                outputs="monitoring_html",
+                name="render_monitoring_report",
+            ),
+        ],
+        tags="monitoring",
+    )
