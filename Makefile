@@ -30,7 +30,7 @@ kedro = cd $(ROOT)/$(1) && $(ROOT)/$(1)/.venv/bin/kedro
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 # --- set-up ------------------------------------------------------------------------------------
 $(ROOT)/.tools/bin/uv:
@@ -141,8 +141,12 @@ run-user: install ## Score new instances with the champion model (user_app)
 	$(call kedro,user_app) run --pipelines batch_scoring $(if $(PARAMS),--params $(PARAMS))
 
 .PHONY: demo
-demo: install ## The whole loop: simulate -> etl -> train -> register/promote -> score -> summary
+demo: install ## The whole loop: simulate -> etl -> train -> promote -> score -> monitor
 	cd $(ROOT) && .venv/bin/python -m scripts.demo
+
+.PHONY: simulate-months
+simulate-months: install ## Months of operation with drift: score, monitor, retrain, promote
+	cd $(ROOT) && .venv/bin/python -m scripts.simulate_months
 
 # --- looking at things -------------------------------------------------------------------------
 .PHONY: viz

@@ -1,9 +1,10 @@
 """`make demo`: run the whole loop on embedded defaults and summarise what happened.
 
 simulate the source system -> publish instances and labels (etl_app) -> train, log and register
-the pipeline model (ml_app; the first version becomes champion) -> score a later window and
-decide (user_app) -> summary. Safe to run again: every step replaces its own outputs, and a new
-model version waits as challenger while the champion keeps scoring.
+the pipeline model (ml_app; the first version becomes champion) -> promotion gate (ml_app) ->
+score a later window and decide (user_app) -> monitor (ml_app) -> summary. Safe to run again:
+every step replaces its own outputs, and a new model version waits as challenger while the
+champion keeps scoring.
 """
 
 from __future__ import annotations

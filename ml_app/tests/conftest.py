@@ -6,6 +6,8 @@ import pytest
 import yaml
 
 from shared_schemas.etl_to_ml import MERCHANT_CATEGORIES, FraudLabel, TransactionInstance
+from shared_schemas.exchange import ExchangeParquetDataset
+from shared_schemas.testing import isolated_app
 
 APP = Path(__file__).resolve().parents[1]
 
@@ -87,3 +89,15 @@ def params() -> dict:
 @pytest.fixture(scope="session")
 def data():
     return make_instances(12_000)
+
+
+def isolated_project_with_data(root: Path, n: int, seed: int) -> tuple[Path, pd.DataFrame]:
+    """An isolated copy of ml_app under ``root`` whose exchange holds synthetic instances and
+    labels (ml_app may not import etl_app); returns the project folder and the instances."""
+    project = isolated_app(APP, root)
+    instances, labels = make_instances(n, seed=seed)
+    for name, frame in (("instances", instances), ("labels", labels)):
+        ExchangeParquetDataset(
+            filepath=str(root / "data/exchange" / name), partition_by="event_time"
+        ).save(frame)
+    return project, instances

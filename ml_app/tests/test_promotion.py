@@ -13,8 +13,8 @@ from ml_app.pipelines.promotion.nodes import evaluation_window
 from ml_app.registry import rollback
 from shared_schemas.exchange import ExchangeParquetDataset
 from shared_schemas.monitoring import PromotionDecision
-from shared_schemas.testing import isolated_app, isolated_env, kedro_run
-from tests.conftest import make_instances
+from shared_schemas.testing import isolated_env, kedro_run
+from tests.conftest import isolated_project_with_data
 
 APP = Path(__file__).resolve().parents[1]
 WINDOW = {
@@ -34,12 +34,7 @@ WEAK = {
 @pytest.fixture(scope="module")
 def gate(tmp_path_factory):
     root = tmp_path_factory.mktemp("monorepo")
-    project = isolated_app(APP, root)
-    instances, labels = make_instances(8_000, seed=5)
-    for name, frame in (("instances", instances), ("labels", labels)):
-        ExchangeParquetDataset(
-            filepath=str(root / "data/exchange" / name), partition_by="event_time"
-        ).save(frame)
+    project, _ = isolated_project_with_data(root, n=8_000, seed=5)
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     return root, project, client
 

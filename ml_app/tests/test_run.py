@@ -11,9 +11,8 @@ import mlflow
 import pandas as pd
 import pytest
 
-from shared_schemas.exchange import ExchangeParquetDataset
-from shared_schemas.testing import isolated_app, isolated_env, kedro_run
-from tests.conftest import make_instances
+from shared_schemas.testing import isolated_env, kedro_run
+from tests.conftest import isolated_project_with_data
 
 APP = Path(__file__).resolve().parents[1]
 PARAMS = {
@@ -28,12 +27,7 @@ PARAMS = {
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("monorepo")
-    project = isolated_app(APP, root)
-    instances, labels = make_instances(6_000, seed=3)
-    for name, frame in (("instances", instances), ("labels", labels)):
-        ExchangeParquetDataset(
-            filepath=str(root / "data/exchange" / name), partition_by="event_time"
-        ).save(frame)
+    project, instances = isolated_project_with_data(root, n=6_000, seed=3)
     kedro_run(project, "training", PARAMS)
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     return root, project, instances, client

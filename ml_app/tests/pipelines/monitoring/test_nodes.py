@@ -19,6 +19,7 @@ PARAMS = {
         "feature_ks": 0.15,
         "score_psi": 0.25,
         "pr_auc_max_relative_drop": 0.2,
+        "confirmed_over_estimated": 1.5,
     },
 }
 COSTS = {"missed_fraud": 150.0, "review": 5.0, "false_decline": 25.0}
@@ -116,6 +117,21 @@ def test_performance_drop_on_a_mature_period_raises_an_alert(world):
     fired = report[report["alert"] & (report["kind"] == "performance")]
     assert len(fired) and fired["mature"].all() and set(fired["metric"]) == {"pr_auc"}
     assert any("performance pr_auc" in a for a in alerts["alerts"])
+
+
+def test_more_confirmed_fraud_than_the_model_estimates_raises_an_early_alert(world):
+    reference, current, labels, decisions = world
+    # frauds confirmed so far while the model's scores say fraud is rare: underestimation,
+    # visible before any legitimate label has matured
+    young = labels[labels["is_fraud"]].assign(label_source="chargeback")
+    timid = decisions.assign(score=decisions["score"] * 0.01, decision="approve")
+    performance = nodes.performance_by_period(timid, young, COSTS, PARAMS)
+    ref_scores = decisions_for(reference, labels, seed=1)["score"].to_numpy() * 0.01
+    drift = nodes.drift_by_period(current, timid, reference, ref_scores, PARAMS)
+    report, _, _ = nodes.build_report(performance, drift, registry(), PARAMS)
+    fired = report[report["alert"]]
+    assert set(fired["metric"]) == {"fraud_rate_confirmed"}
+    assert not fired["mature"].any()
 
 
 def test_immature_labels_are_never_counted_as_legitimate(world):

@@ -12,7 +12,8 @@ only publishes what it decided (FraudDecision); etl_app publishes the labels as 
 * Data drift: PSI and KS of each monitored feature in the period against the champion's
   training window; score drift: PSI of the period's scores against the champion's scores on
   that window.
-* Alert rules (parameters_monitoring.yml) flag values; any alert recommends retraining.
+* Alert rules (parameters_monitoring.yml) flag values; any alert recommends retraining. One rule
+  needs no mature labels: confirmed frauds (a lower bound) exceeding the model's own estimate.
 """
 
 from __future__ import annotations
@@ -187,29 +188,34 @@ def build_report(
     """The MonitoringReport rows with alert flags, the alert summary, and MLflow metric history."""
     rules = params["alerts"]
     baseline = registry["champion"]["metrics"].get("validation.pr_auc")
-    perf_long = performance.melt(
-        id_vars=[*PERIOD_KEYS, "model_version", "mature"], var_name="metric", value_name="value"
-    ).assign(kind="performance", feature="")
+    keys = [*PERIOD_KEYS, "model_version"]
+    # Confirmed frauds are a lower bound (chargebacks keep arriving), so confirmed > factor x
+    # estimated means the model underestimates fraud for sure, weeks before labels mature.
+    flags = performance[[*keys, "mature"]].assign(
+        underestimated=performance["fraud_rate_confirmed"]
+        > rules["confirmed_over_estimated"] * performance["fraud_rate_estimated"]
+    )
+    perf_long = (
+        performance.drop(columns="mature")
+        .melt(id_vars=keys, var_name="metric", value_name="value")
+        .merge(flags, on=keys, how="left")
+        .assign(kind="performance", feature="")
+    )
     pr_floor = baseline * (1 - rules["pr_auc_max_relative_drop"]) if baseline else -np.inf
     perf_long["alert"] = (
         (perf_long["metric"] == "pr_auc") & perf_long["mature"] & (perf_long["value"] < pr_floor)
-    )
-    drift_long = drift.melt(
-        id_vars=[*PERIOD_KEYS, "model_version", "kind", "feature"],
-        value_vars=["psi", "ks_stat"],
-        var_name="metric",
-        value_name="value",
-    ).dropna(subset=["value"])
-    maturity = performance.set_index([*PERIOD_KEYS, "model_version"])["mature"]
-    drift_long["mature"] = [
-        bool(maturity.get(key, False))
-        for key in zip(
-            drift_long["period_start"],
-            drift_long["period_end"],
-            drift_long["model_version"],
-            strict=True,
+    ) | ((perf_long["metric"] == "fraud_rate_confirmed") & perf_long["underestimated"])
+    drift_long = (
+        drift.melt(
+            id_vars=[*keys, "kind", "feature"],
+            value_vars=["psi", "ks_stat"],
+            var_name="metric",
+            value_name="value",
         )
-    ]
+        .dropna(subset=["value"])
+        .merge(flags[[*keys, "mature"]], on=keys, how="left")
+    )
+    drift_long["mature"] = drift_long["mature"].fillna(False).astype(bool)
     threshold = np.select(
         [
             (drift_long["kind"] == "data_drift") & (drift_long["metric"] == "psi"),
