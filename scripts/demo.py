@@ -58,6 +58,28 @@ def oracle_ceiling(root: Path) -> dict[str, float]:
     return {"model_pr_auc": model, "bayes_optimal_pr_auc": bayes, "ratio": model / bayes}
 
 
+def record_ceiling(config: dict[str, Any], version: str, ceiling: dict[str, float]) -> None:
+    """Put the oracle's ceiling on the registered version (ml_app itself never reads the oracle)."""
+    import mlflow  # noqa: PLC0415
+
+    client = mlflow.MlflowClient(tracking_uri=config["mlflow_tracking_uri"])
+    name = config["registered_model_name"]
+    client.set_model_version_tag(
+        name, version, "oracle.bayes_pr_auc", f"{ceiling['bayes_optimal_pr_auc']:.4f}"
+    )
+    client.set_model_version_tag(
+        name, version, "oracle.share_of_ceiling", f"{ceiling['ratio']:.4f}"
+    )
+    card = client.get_model_version(name, version).description or ""
+    line = (
+        f"**Ceiling (make demo, simulator oracle).** Bayes-optimal PR-AUC on the validation rows "
+        f"{ceiling['bayes_optimal_pr_auc']:.4f}; this model's {ceiling['model_pr_auc']:.4f} "
+        f"({ceiling['ratio']:.1%} of the ceiling)."
+    )
+    if line not in card:
+        client.update_model_version(name, version, description=f"{card}\n{line}\n")
+
+
 def _report(root: Path, name: str) -> dict[str, Any]:
     return json.loads((root / f"etl_app/data/08_reporting/{name}_quality_report.json").read_text())
 
@@ -66,6 +88,8 @@ def summarise(root: Path, seconds: float) -> dict[str, Any]:
     config = load_shared_config(root)
     exchange = Path(config["exchange_root"])
     registry = registry_state(config)
+    ceiling = oracle_ceiling(root)
+    record_ceiling(config, str(registry["newest_version"]), ceiling)
     log = ExchangeParquetDataset(
         filepath=str(exchange / "prediction_log"), partition_by="scored_at"
     )
@@ -79,7 +103,7 @@ def summarise(root: Path, seconds: float) -> dict[str, Any]:
         "instances": _report(root, "instances"),
         "labels": _report(root, "labels"),
         "registry": registry,
-        "ceiling": oracle_ceiling(root),
+        "ceiling": ceiling,
         "last_scoring": {k: str(v) for k, v in last_call.items()},
         "last_promotion": {k: str(v) for k, v in last_gate.items()},
         "monitoring": json.loads(

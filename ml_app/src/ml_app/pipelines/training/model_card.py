@@ -49,8 +49,9 @@ payment.
 the validation window with costs {policy["costs"]}); user_app derives its own approve / review /
 decline thresholds from the same cost model.
 
-**Ceiling.** On simulated data the Bayes-optimal PR-AUC (from the simulator's true probabilities)
-is computed by `make demo`; compare the validation PR-AUC above with it.
+**Ceiling.** On simulated data the Bayes-optimal PR-AUC comes from the simulator's true
+probabilities, which ml_app never reads; `make demo` adds it below and as the version tags
+`oracle.bayes_pr_auc` and `oracle.share_of_ceiling`.
 
 **Known limits.** Trained on one period: fraud patterns drift, so monitor realised performance
 and retrain. Scores are calibrated on the validation period only. Features look back a bounded
