@@ -16,15 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# Variables that would point a run at someone else's data or store.
-ISOLATING_VARS = (
-    "MONOREPO_ROOT",
-    "FRAUD_EXCHANGE_ROOT",
-    "FRAUD_MLFLOW_ARTIFACT_ROOT",
-    "FRAUD_MODEL_NAME",
-    "MLFLOW_TRACKING_URI",
-    "ETL_SOURCE_DB_URL",
-)
 
 
 @dataclass(frozen=True)
@@ -73,15 +64,16 @@ def loop_steps(params: Mapping[str, Mapping[str, object]] | None = None) -> list
     ]
 
 
-def app_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ISOLATING_VARS}
+def app_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of an app's `kedro run`: ``base`` (default: this process's, so the
+    documented overrides such as FRAUD_EXCHANGE_ROOT reach the apps) plus what Kedro needs."""
+    env = dict(os.environ if base is None else base)
     env.update(
         KEDRO_DISABLE_TELEMETRY="true",
         UV_COMPILE_BYTECODE="1",
         MPLBACKEND="Agg",
         KEDRO_LOGGING_CONFIG=str(ROOT / "conf" / "logging.yml"),
     )
-    env.update(extra or {})
     return env
 
 

@@ -89,8 +89,8 @@ class ContractValidator:
         )
 
         try:
-            return self.model.validate(data, lazy=True)
-        except pandera.errors.SchemaErrors as exc:
+            return enforce(data, self.model)
+        except ContractViolation as exc:
             failures = [
                 CheckFailure(
                     message=f"Check '{check}' failed for {column}",
@@ -99,7 +99,7 @@ class ContractValidator:
                     failure_count=n,
                     failure_examples=examples,
                 )
-                for column, check, n, examples in failures_of(exc)
+                for column, check, n, examples in exc.failures
             ]
             raise DataValidationError(
                 f"Data does not satisfy the {self.contract_path} contract",

@@ -68,17 +68,16 @@ class RejectRatioExceeded(ValueError):
         )
 
 
-def _row_failures(failure_cases: pd.DataFrame) -> tuple[dict[object, list[str]], pd.DataFrame]:
-    """Map row index -> ['column:check', ...]; also return failures not tied to a row."""
+def _row_failures(failure_cases: pd.DataFrame) -> dict[object, list[str]]:
+    """Map row index -> ['column:check', ...] for the failures tied to a row."""
     row_level = failure_cases[failure_cases["index"].notna()]
-    table_level = failure_cases[failure_cases["index"].isna()]
     labels = failure_columns(row_level) + ":" + row_level["check"].astype(str)
     per_row: dict[object, list[str]] = {}
     for idx, label in zip(row_level["index"], labels, strict=True):
         checks = per_row.setdefault(idx, [])
         if label not in checks:
             checks.append(label)
-    return per_row, table_level
+    return per_row
 
 
 def split_valid_rows(
@@ -108,7 +107,7 @@ def split_valid_rows(
             valid = model.validate(remaining, lazy=True)
             break
         except pandera.errors.SchemaErrors as exc:
-            failures, _table_level = _row_failures(exc.failure_cases)
+            failures = _row_failures(exc.failure_cases)
             if not failures:
                 raise
             for idx, labels in failures.items():

@@ -57,6 +57,11 @@ _DAY_PROFILE = np.array(
 )
 
 
+def _by_merchant(merchants: pd.DataFrame, field: int) -> np.ndarray:
+    """A CATEGORIES field (0 spend multiplier, 2 risky) for every merchant, by merchant id."""
+    return merchants["category"].map({k: v[field] for k, v in CATEGORIES.items()}).to_numpy()
+
+
 def _hour_offsets(rng: np.random.Generator, n: int, night_share: np.ndarray) -> np.ndarray:
     """Seconds into the day: a daytime profile, or (with prob. night_share) 0-5 h at night."""
     day_hours = rng.choice(24, size=n, p=_DAY_PROFILE / _DAY_PROFILE.sum())
@@ -105,14 +110,12 @@ def generate_parties(params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame
     n_merch = params["n_merchants"]
     cat_names = list(CATEGORIES)
     cat_p = np.array([CATEGORIES[c][1] for c in cat_names])
-    all_countries = countries + list(params["foreign_countries"])
     domestic = rng.random(n_merch) < params["domestic_merchant_share"]
     merchant_country = np.where(
         domestic,
         rng.choice(countries, size=n_merch, p=country_p / country_p.sum()),
         rng.choice(list(params["foreign_countries"]), size=n_merch),
     )
-    assert set(merchant_country) <= set(all_countries)
     compromised = rng.random(n_merch) < params["compromised_merchant_share"]
     comp_start = rng.integers(0, params["days"] * DAY, n_merch)
     comp_len = rng.integers(
@@ -182,7 +185,7 @@ def _ordinary_payments(
     )
 
     spend = customers["_typical_amount"].to_numpy()[cust_idx]
-    multiplier = merchants["category"].map({k: v[0] for k, v in CATEGORIES.items()}).to_numpy()
+    multiplier = _by_merchant(merchants, 0)
     amount = spend * multiplier[merchant] * rng.lognormal(0.0, 0.5, n)
     return pd.DataFrame(
         {"card_id": card_idx, "merchant_id": merchant, "ts": ts, "amount": amount, "attack": False}
@@ -233,7 +236,7 @@ def _attacks(
     pay_ts = start_ts[attack_idx] + offsets
     drifted = drifted_attack[attack_idx]
 
-    risky = merchants["category"].map({k: v[2] for k, v in CATEGORIES.items()}).to_numpy()
+    risky = _by_merchant(merchants, 2)
     popularity = merchants["_popularity"].to_numpy()
     card_cust = cards["customer_id"].to_numpy()[cards_hit[attack_idx]]
     merchant_country = merchants["country"].to_numpy()
@@ -253,7 +256,7 @@ def _attacks(
         drifted, _pick_merchants(rng, testing_pool, popularity[testing_pool], n), merchant
     )
     spend = customers["_typical_amount"].to_numpy()[card_cust]
-    multiplier = merchants["category"].map({k: v[0] for k, v in CATEGORIES.items()}).to_numpy()
+    multiplier = _by_merchant(merchants, 0)
     amount = np.where(
         drifted,
         rng.uniform(0.5, 5.0, n),  # card testing: tiny amounts
@@ -318,7 +321,7 @@ def _true_fraud_probability(
     new_merchant = ~pd.DataFrame({"c": card, "m": merchant}).duplicated().to_numpy()
     new_country = ~pd.DataFrame({"c": card, "k": m_country}).duplicated().to_numpy()
     foreign = m_country != customers["home_country"].to_numpy()[cust]
-    multiplier = merchants["category"].map({k: v[0] for k, v in CATEGORIES.items()}).to_numpy()
+    multiplier = _by_merchant(merchants, 0)
     expected = customers["_typical_amount"].to_numpy()[cust] * multiplier[merchant]
     log_ratio = np.log(tx["amount"].to_numpy() / expected)
     hour = (ts % DAY) // 3600
@@ -416,8 +419,7 @@ def publish_source_tables(
     # Chargebacks for late frauds arrive after the period: at the clock they do not exist yet.
     tx = transactions[transactions["event_time"] < as_of]
     cbs = chargebacks[chargebacks["received_at"] < as_of]
-    public = [c for c in tx.columns if not c.startswith("_") and c != "ts"]
-    source_tx = tx[public][["transaction_id", "card_id", "merchant_id", "amount", "event_time"]]
+    source_tx = tx[["transaction_id", "card_id", "merchant_id", "amount", "event_time"]]
     logger.info(
         "Source system as of %s: %d payments, %d chargebacks received",
         as_of,

@@ -30,6 +30,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from sklearn.metrics import average_precision_score
 
 from ml_app.pipelines.monitoring.drift import ks, psi
 from ml_app.pipelines.training.nodes import recall_at_alert_rate
@@ -112,7 +113,7 @@ def performance_by_period(
                 # confirmed frauds over everything scored: a lower bound until the period matures
                 "fraud_rate_confirmed": float(y.sum() / len(part)),
                 "fraud_rate_estimated": float(part[SCORE].mean()),
-                "pr_auc": _pr_auc(y, s) if enough else np.nan,
+                "pr_auc": float(average_precision_score(y, s)) if enough else np.nan,
                 "recall_at_alerts": (
                     recall_at_alert_rate(y.astype(int), s, params["alert_rate"])
                     if enough
@@ -125,12 +126,6 @@ def performance_by_period(
             }
         )
     return pd.DataFrame(rows)
-
-
-def _pr_auc(y: np.ndarray, s: np.ndarray) -> float:
-    from sklearn.metrics import average_precision_score  # noqa: PLC0415
-
-    return float(average_precision_score(y, s))
 
 
 def drift_by_period(

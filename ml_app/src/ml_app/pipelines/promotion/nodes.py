@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ml_app.pipelines.training.nodes import classification_metrics
+from ml_app.pipelines.training.nodes import classification_metrics, join_scores
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
 from shared_schemas.ml_to_user import FraudScore
 
@@ -79,9 +79,8 @@ def evaluate_candidate(
     model: Any, window_rows: pd.DataFrame, costs: dict[str, float], params: dict[str, Any]
 ) -> dict[str, float]:
     """A model's metrics on the window, under the deployed review rule."""
-    instances = window_rows.drop(columns=[TARGET])
-    scores = pd.DataFrame(model.predict(instances))
-    frame = window_rows[[ID, TARGET]].merge(scores, on=ID, how="left", validate="one_to_one")
+    scores = pd.DataFrame(model.predict(window_rows.drop(columns=[TARGET])))
+    frame = join_scores(scores, window_rows)
     y = frame[TARGET].astype(int).to_numpy()
     s = frame[FraudScore.score].to_numpy()
     review_threshold = costs["review"] / costs["missed_fraud"]

@@ -133,8 +133,9 @@ def fit_classifier(
     return classifier
 
 
-def _validation_frame(scores: pd.DataFrame, valid: pd.DataFrame) -> pd.DataFrame:
-    return valid[[ID, TIME, TARGET]].merge(scores, on=ID, how="left", validate="one_to_one")
+def join_scores(scores: pd.DataFrame, labelled: pd.DataFrame) -> pd.DataFrame:
+    """Labelled rows (id, event time, outcome) with the score the model gave each."""
+    return labelled[[ID, TIME, TARGET]].merge(scores, on=ID, how="left", validate="one_to_one")
 
 
 def expected_cost(
@@ -187,7 +188,7 @@ def evaluate_model(
         ``validation.<name>``), the decision policy
         (threshold and the costs it was chosen with), and the validation predictions.
     """
-    frame = _validation_frame(scores, valid)
+    frame = join_scores(scores, valid)
     y = frame[TARGET].astype(int).to_numpy()
     s = frame[FraudScore.score].to_numpy()
     threshold = choose_threshold(y, s, costs)
