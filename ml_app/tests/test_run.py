@@ -65,14 +65,24 @@ LOAD_AND_PREDICT = textwrap.dedent(
     # the newest version: trained from the pickles the in-project inference run uses
     model = mlflow.pyfunc.load_model("models:/fraud-detector@challenger")
     import ml_app
-    pd.DataFrame(model.predict(pd.read_parquet(sys.argv[2]))).to_parquet(sys.argv[3])
+    from kedro_mlflow.mlflow import KedroPipelineModel
+    instances = pd.read_parquet(sys.argv[2])
+    lean = pd.DataFrame(model.predict(instances))
+    lean.to_parquet(sys.argv[3])
+    # the lean predict gives what kedro-mlflow's own predict gives on the same loaded model
+    python_model = model.unwrap_python_model()
+    stock = KedroPipelineModel.predict(python_model, None, instances)
+    pd.testing.assert_frame_equal(lean, stock)
+    one_row = pd.DataFrame(model.predict(instances.head(1)))
+    pd.testing.assert_frame_equal(one_row, lean.head(1))
     bad = pd.read_parquet(sys.argv[2]).head(3).assign(amount=-1.0)
     try:
         model.predict(bad)
         error = None
     except ContractViolation as exc:
         error = str(exc)
-    print(json.dumps({"ml_app_from": ml_app.__file__, "error": error}))
+    report = {"ml_app_from": ml_app.__file__, "error": error}
+    print(json.dumps({**report, "class": type(python_model).__name__}))
     """
 )
 
@@ -101,5 +111,6 @@ def test_model_loads_outside_the_project_and_matches_in_project_inference(traine
         pd.read_parquet(out).sort_values("transaction_id").reset_index(drop=True),
         in_project.sort_values("transaction_id").reset_index(drop=True),
     )
+    assert report["class"] == "LeanPipelineModel"
     assert "TransactionInstance" in report["error"]
     assert "amount: greater_than_or_equal_to(0.0) failed for 3 row(s)" in report["error"]

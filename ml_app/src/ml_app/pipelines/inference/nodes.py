@@ -13,24 +13,26 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 
-from shared_schemas.enforce import enforce
 from shared_schemas.etl_to_ml import TransactionInstance
+from shared_schemas.fast import FastContract
 from shared_schemas.ml_to_user import FraudScore
 
 logger = logging.getLogger(__name__)
 ID = TransactionInstance.transaction_id
+_CONTRACT = FastContract(TransactionInstance)
 
 
 def validate_instances(instances: pd.DataFrame) -> pd.DataFrame:
     """Refuse input that breaks the TransactionInstance contract, naming the failed checks.
 
     The catalog validates exchange data when it is loaded, but a served model receives its
-    input in memory, so the model checks it itself.
+    input in memory, so the model checks it itself, with the contract compiled for speed
+    (pandera's fixed ~15 ms per call would dominate a one-row request; errors are pandera's).
 
     Raises:
         shared_schemas.enforce.ContractViolation: listing each failed check with examples.
     """
-    return enforce(instances, TransactionInstance)
+    return _CONTRACT.validate(instances)
 
 
 def build_model_input(instances: pd.DataFrame, preprocessor: ColumnTransformer) -> pd.DataFrame:
