@@ -140,6 +140,14 @@ models: install ## List registered versions, aliases and key metrics
 run-user: install ## Score new instances with the champion model (user_app)
 	$(call kedro,user_app) run --pipelines batch_scoring $(if $(PARAMS),--params $(PARAMS))
 
+.PHONY: serve
+serve: install ## Online decision service for @champion on 127.0.0.1:8080 (user_app; PARAMS=online.port=9000)
+	cd $(ROOT)/user_app && .venv/bin/python -m user_app.online $(if $(PARAMS),--params $(PARAMS))
+
+.PHONY: run-online
+run-online: install ## Replay a window against `make serve` through the resilient client (user_app)
+	$(call kedro,user_app) run --pipelines online_scoring $(if $(PARAMS),--params $(PARAMS))
+
 .PHONY: demo
 demo: install ## The whole loop: simulate -> etl -> train -> promote -> score -> monitor
 	cd $(ROOT) && .venv/bin/python -m scripts.demo

@@ -36,6 +36,8 @@ def test_rerunning_a_window_replaces_it_and_nothing_else(tmp_path, instances):
     ds.save(instances)  # same window again
     loaded = ds.load()
     assert sorted(loaded["transaction_id"]) == [5, 6, 1001, 1002]
+    newest = dataset(tmp_path / "x", last_partitions=1).load()
+    assert sorted(newest["transaction_id"]) == [5, 6]
 
 
 def test_append_mode_keeps_every_save(tmp_path, instances):

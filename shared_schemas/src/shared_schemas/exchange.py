@@ -58,6 +58,7 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         partition_by: str,
         producer: str | None = None,
         mode: Literal["overwrite", "append"] = "overwrite",
+        last_partitions: int | None = None,
         credentials: dict[str, Any] | None = None,
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
@@ -70,6 +71,8 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
                 version is stamped into every file.
             mode: ``overwrite`` replaces the days present in a save (idempotent re-runs);
                 ``append`` adds a new file per save (logs).
+            last_partitions: Load only the newest N day partitions (e.g. a recent reference
+                sample); all of them by default.
             credentials: Passed to the fsspec filesystem.
             fs_args: Extra fsspec filesystem arguments.
             metadata: Kedro metadata, unused by the dataset.
@@ -83,6 +86,7 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         self._partition_by = partition_by
         self._producer = producer
         self._mode = mode
+        self._last_partitions = last_partitions
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
@@ -92,6 +96,7 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
             "partition_by": self._partition_by,
             "mode": self._mode,
             "producer": self._producer,
+            "last_partitions": self._last_partitions,
         }
 
     # --- writing -------------------------------------------------------------------------------
@@ -156,6 +161,9 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
 
     def _load(self) -> pd.DataFrame:
         files = self._files()
+        if self._last_partitions:
+            newest = set(self.partitions()[-self._last_partitions :])
+            files = [f for f in files if PurePosixPath(f).parent.name.split("=", 1)[1] in newest]
         if not files:
             raise DatasetError(
                 f"No published data in {self._root}. Run the producing app's pipeline first "

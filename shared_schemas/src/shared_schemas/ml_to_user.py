@@ -8,6 +8,10 @@ from pandera.typing import Series
 
 DECISIONS = ("approve", "review", "decline")
 CHANNELS = ("batch", "online")
+# Who answered a scoring call: the champion (primary), the challenger for a share of online
+# traffic (canary) or alongside the champion without affecting the answer (shadow), or nobody
+# (fallback: the client decided "review" because the service was down or slow).
+ROUTES = ("primary", "canary", "shadow", "fallback")
 
 
 class FraudScore(pa.DataFrameModel):
@@ -78,6 +82,9 @@ class PredictionLog(pa.DataFrameModel):
     n_review: Series[int] = pa.Field(ge=0)
     n_decline: Series[int] = pa.Field(ge=0)
     user_app_version: Series[str]
+    route: Series[str] | None = pa.Field(
+        isin=ROUTES, description="primary, canary, shadow or fallback (absent before 0.1.3)."
+    )
 
     class Config:
         name = "PredictionLog"

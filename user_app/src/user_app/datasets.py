@@ -8,6 +8,9 @@ tracking/registry store by name: there is no way to pass it an arbitrary model U
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +18,31 @@ import mlflow
 from kedro.io.core import DatasetError
 from kedro_mlflow.io.models import MlflowModelRegistryDataset
 from mlflow.exceptions import MlflowException
+
+_BUNDLED_CODE_DIRS: set[str] = set()
+_LOAD_LOCK = threading.Lock()
+
+
+def load_with_own_code(uri: str, **load_args: Any) -> Any:
+    """``mlflow.pyfunc.load_model``, safe for several models with bundled code in one process.
+
+    MLflow puts a model's ``code_paths`` in front of ``sys.path`` and imports from there, but a
+    package already imported (say ``ml_app`` from the champion's bundle) is reused as is: the
+    challenger would then run the champion's code, or fail on a module that only it has. Modules
+    imported from a model bundle are therefore forgotten before the next model loads; models
+    already loaded keep working with the code they loaded (functions hold their own globals).
+    """
+    with _LOAD_LOCK:
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None) or ""
+            if any(file.startswith(folder) for folder in _BUNDLED_CODE_DIRS):
+                del sys.modules[name]
+        before = set(sys.path)
+        model = mlflow.pyfunc.load_model(uri, **load_args)
+        _BUNDLED_CODE_DIRS.update(
+            os.path.join(path, "") for path in set(sys.path) - before if os.path.isdir(path)
+        )
+        return model
 
 
 @dataclass(frozen=True)
@@ -71,7 +99,8 @@ class RegisteredModelDataset(MlflowModelRegistryDataset):
         }
         return {"model_name": self.model_name, **{k: v for k, v in refs.items() if v}}
 
-    def _resolve(self) -> mlflow.entities.model_registry.ModelVersion:
+    def resolve(self) -> mlflow.entities.model_registry.ModelVersion:
+        """The registered version the reference points to now (cheap: no model is loaded)."""
         client = mlflow.MlflowClient()
         name = self.model_name
         try:
@@ -95,9 +124,9 @@ class RegisteredModelDataset(MlflowModelRegistryDataset):
             ) from exc
 
     def _load(self) -> ScoringModel:
-        resolved = self._resolve()
+        resolved = self.resolve()
         uri = f"models:/{resolved.name}/{resolved.version}"
-        model = mlflow.pyfunc.load_model(uri, **self._load_args)
+        model = load_with_own_code(uri, **self._load_args)
         reference = f"@{self._ref_alias}" if self._ref_alias else f"v{resolved.version}"
         return ScoringModel(model, resolved.name, str(resolved.version), resolved.run_id, reference)
 

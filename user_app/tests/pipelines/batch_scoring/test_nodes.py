@@ -14,15 +14,6 @@ class FixedScores:
         return pd.DataFrame({"transaction_id": data["transaction_id"], "score": [0.01, 0.9]})
 
 
-def test_thresholds_follow_from_the_cost_model():
-    review, decline = nodes.decision_thresholds(COSTS)
-    assert review == pytest.approx(5 / 150)
-    assert decline == pytest.approx(0.8)
-    # if a review costs more than a false decline, never review: decline straight away
-    review, decline = nodes.decision_thresholds({**COSTS, "review": 30.0})
-    assert review <= decline
-
-
 def test_decisions_and_log_honour_their_contracts():
     instances = transaction_instance_example()
     model = ScoringModel(FixedScores(), "fraud-detector", "4", "run123", "@champion")

@@ -1,12 +1,7 @@
 """batch_scoring: score new instances with the registered model and decide what to do with them.
 
-The decision rule comes from the business cost model (conf/shared.yml ``decision_costs``) and a
-calibrated score ``p`` (the probability of fraud):
-
-* approving costs ``p * missed_fraud``, a review costs ``review``, declining costs
-  ``(1 - p) * false_decline``;
-* so review once ``p >= review / missed_fraud`` and decline once
-  ``p >= 1 - review / false_decline`` (declining is then cheaper than reviewing).
+The decision rule (thresholds from the business cost model) lives in :mod:`user_app.decisions`,
+shared with the online service.
 """
 
 from __future__ import annotations
@@ -17,13 +12,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-import user_app
 from shared_schemas.etl_to_ml import TransactionInstance
-from shared_schemas.ml_to_user import FraudDecision, FraudScore, PredictionLog
+from shared_schemas.ml_to_user import FraudScore
 from user_app.datasets import ScoringModel
+from user_app.decisions import LOG_COLUMNS, decision_frame, decision_thresholds, log_record
 
 logger = logging.getLogger(__name__)
 ID = TransactionInstance.transaction_id
@@ -70,13 +64,6 @@ def score_instances(
     return scores, meta
 
 
-def decision_thresholds(costs: dict[str, float]) -> tuple[float, float]:
-    """(review, decline) thresholds on a calibrated fraud probability, from the cost model."""
-    review = min(1.0, costs["review"] / costs["missed_fraud"])
-    decline = max(review, 1.0 - costs["review"] / costs["false_decline"])
-    return review, decline
-
-
 def decide(
     scores: pd.DataFrame,
     instances: pd.DataFrame,
@@ -84,43 +71,27 @@ def decide(
     costs: dict[str, float],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """FraudDecision per transaction and the PredictionLog row of this scoring call."""
-    review, decline = decision_thresholds(costs)
-    score = scores[FraudScore.score].to_numpy()
-    decision = np.select([score >= decline, score >= review], ["decline", "review"], "approve")
+    thresholds = decision_thresholds(costs)
+    scored = scores.merge(instances[[ID, TIME]], on=ID, how="left", validate="one_to_one")
     scored_at = datetime.now(UTC).replace(tzinfo=None)
-    decisions = scores.merge(instances[[ID, TIME]], on=ID, how="left", validate="one_to_one")
-    decisions = decisions.assign(
-        decision=decision,
-        review_threshold=review,
-        decline_threshold=decline,
-        model_name=scoring["model_name"],
-        model_version=scoring["model_version"],
+    decisions = decision_frame(
+        scored, thresholds, scoring["model_name"], scoring["model_version"], scored_at
+    )
+    record = log_record(
+        request_id=uuid.uuid4().hex,
+        channel="batch",
+        route="primary",
+        model=scoring,
         scored_at=scored_at,
-        user_app_version=user_app.__version__,
-    )[list(FraudDecision.to_schema().columns)]
-    counts = pd.Series(decision).value_counts()
-    log = pd.DataFrame(
-        [
-            {
-                "request_id": uuid.uuid4().hex,
-                "channel": "batch",
-                "model_name": scoring["model_name"],
-                "model_version": scoring["model_version"],
-                "model_run_id": scoring["model_run_id"],
-                "scored_at": scored_at,
-                "n_rows": len(decisions),
-                "latency_ms": scoring["latency_ms"],
-                "n_approve": int(counts.get("approve", 0)),
-                "n_review": int(counts.get("review", 0)),
-                "n_decline": int(counts.get("decline", 0)),
-                "user_app_version": user_app.__version__,
-            }
-        ]
-    )[list(PredictionLog.to_schema().columns)]
+        decisions=decisions["decision"].to_numpy(),
+        latency_ms=scoring["latency_ms"],
+    )
+    log = pd.DataFrame([record])[LOG_COLUMNS]
     logger.info(
-        "Decisions (review >= %.3f, decline >= %.3f): %s",
-        review,
-        decline,
-        ", ".join(f"{k}={int(counts.get(k, 0))}" for k in ("approve", "review", "decline")),
+        "Decisions (review >= %.3f, decline >= %.3f): approve=%d, review=%d, decline=%d",
+        *thresholds,
+        record["n_approve"],
+        record["n_review"],
+        record["n_decline"],
     )
     return decisions, log

@@ -1,0 +1,141 @@
+"""Which model answers a request: the champion, or the challenger for canary traffic.
+
+Models are looked up by registry alias only (never by a URI from a request). A poller, or
+``POST /admin/reload``, calls :meth:`ModelRouter.refresh`; when an alias has moved the new
+version is loaded first and then swapped in with one assignment, so requests in flight finish
+on the model they started with and none is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import zlib
+from dataclasses import dataclass
+
+from kedro.io.core import DatasetError
+
+from user_app.datasets import RegisteredModelDataset, ScoringModel
+
+logger = logging.getLogger(__name__)
+BUCKETS = 10_000
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    """``canary_fraction`` of requests answered by the challenger; ``shadow`` scores the
+    challenger too, after answering with the champion, for comparison only."""
+
+    canary_fraction: float = 0.0
+    shadow: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.canary_fraction <= 1.0:
+            raise ValueError(f"canary_fraction must be in [0, 1], not {self.canary_fraction}.")
+
+
+def bucket(key: int) -> int:
+    """A stable bucket in [0, BUCKETS) for a transaction id: a retried request routes the same."""
+    return zlib.crc32(str(key).encode()) % BUCKETS
+
+
+class ModelRouter:
+    def __init__(
+        self,
+        model_name: str,
+        champion_alias: str,
+        challenger_alias: str,
+        policy: RoutingPolicy,
+    ) -> None:
+        self.model_name = model_name
+        self.policy = policy
+        self._refs = {
+            "champion": RegisteredModelDataset(model_name=model_name, alias=champion_alias),
+            "challenger": RegisteredModelDataset(model_name=model_name, alias=challenger_alias),
+        }
+        self._refresh_lock = threading.Lock()
+        self.champion: ScoringModel = self._refs["champion"].load()  # no champion: no service
+        self.challenger: ScoringModel | None = None
+        if policy.canary_fraction or policy.shadow:
+            self.challenger = self._load_if_registered("challenger")
+
+    def _load_if_registered(self, role: str) -> ScoringModel | None:
+        try:
+            return self._refs[role].load()
+        except DatasetError:
+            logger.warning("No %s model registered: all requests go to the champion.", role)
+            return None
+
+    def _challenger_differs(self) -> ScoringModel | None:
+        challenger = self.challenger
+        if challenger is None or challenger.version == self.champion.version:
+            return None
+        return challenger
+
+    def route(self, key: int) -> tuple[str, ScoringModel]:
+        """("canary", challenger) for the configured share of keys, else ("primary", champion)."""
+        challenger = self._challenger_differs()
+        if challenger and bucket(key) < self.policy.canary_fraction * BUCKETS:
+            return "canary", challenger
+        return "primary", self.champion
+
+    def shadow_model(self) -> ScoringModel | None:
+        return self._challenger_differs() if self.policy.shadow else None
+
+    def versions(self) -> dict[str, str | None]:
+        challenger = self.challenger
+        return {
+            "champion": self.champion.version,
+            "challenger": challenger.version if challenger else None,
+        }
+
+    def refresh(self) -> dict[str, str | None]:
+        """Load the versions the aliases point to now, if they moved; return the versions."""
+        with self._refresh_lock:
+            roles = ["champion"] + (
+                ["challenger"] if self.policy.canary_fraction or self.policy.shadow else []
+            )
+            for role in roles:
+                current: ScoringModel | None = getattr(self, role)
+                try:
+                    version = str(self._refs[role].resolve().version)
+                except DatasetError:
+                    if role == "challenger":
+                        self.challenger = None
+                    else:
+                        logger.error("The champion alias is gone: keeping version %s.", current)
+                    continue
+                if current is None or current.version != version:
+                    loaded = self._refs[role].load()  # before the swap: no request waits
+                    setattr(self, role, loaded)
+                    logger.warning(
+                        "%s is now version %s (was %s)",
+                        role,
+                        loaded.version,
+                        current.version if current else None,
+                    )
+        return self.versions()
+
+
+class Poller:
+    """Calls ``router.refresh()`` every ``seconds`` in a daemon thread until stopped."""
+
+    def __init__(self, router: ModelRouter, seconds: float) -> None:
+        self._router = router
+        self._seconds = seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="alias-poller", daemon=True)
+
+    def start(self) -> None:
+        if self._seconds > 0:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._seconds):
+            try:
+                self._router.refresh()
+            except Exception:  # the registry may be briefly unreachable: keep serving
+                logger.exception("Could not refresh the model aliases; serving the loaded ones.")

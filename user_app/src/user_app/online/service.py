@@ -1,0 +1,291 @@
+"""The decision service: FastAPI over the registered pipeline model.
+
+Endpoints:
+
+* ``POST /invocations`` - the MLflow scoring protocol (``dataframe_split`` or
+  ``dataframe_records``), answering ``{"predictions": [{"transaction_id", "score"}]}`` like
+  ``mlflow models serve``, so clients of one work with the other.
+* ``POST /decisions`` - the same input; answers a decision per transaction with its score, the
+  model version and route that answered, and the top contributing features (``?explain=false``
+  to skip them).
+* ``GET /ping``, ``GET /health``, ``GET /version``; ``POST /admin/reload`` (loopback only).
+
+Every request is checked before it reaches the model: body size, JSON (NaN and infinities are
+refused), shape, then the TransactionInstance contract (compiled for speed, errors from pandera).
+A bad request gets a 4xx naming what is wrong; it can neither crash the service nor reach the
+model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import BackgroundTasks, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+import user_app
+from shared_schemas.enforce import ContractViolation
+from shared_schemas.etl_to_ml import TransactionInstance
+from shared_schemas.fast import FastContract
+from user_app.datasets import ScoringModel
+from user_app.decisions import classify, log_record
+from user_app.online.explain import Explainer
+from user_app.online.routing import ModelRouter, Poller
+from user_app.online.sink import DecisionSink, Scored, now
+
+logger = logging.getLogger(__name__)
+CONTRACT = FastContract(TransactionInstance)
+FORMATS = ("dataframe_split", "dataframe_records")
+LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 1_000_000
+    max_rows: int = 1_000
+    explain_max_rows: int = 10
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, error: str, **details: Any) -> None:
+        super().__init__(error)
+        self.status = status
+        self.body = {"error": error, **details}
+
+
+def _refuse_constant(name: str) -> float:
+    raise BadRequest(400, f"{name} is not a number JSON allows; send finite numbers only.")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadRequest(400, f"{text} is out of the range of a finite float.")
+    return value
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BadRequest(413, f"Request body over {limit} bytes.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(413, f"Request body over {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_frame(body: bytes, max_rows: int) -> pd.DataFrame:
+    """The MLflow scoring protocol's JSON as a DataFrame, or BadRequest saying what is wrong."""
+    if not body:
+        raise BadRequest(400, "Empty body: send JSON with dataframe_split or dataframe_records.")
+    try:
+        payload = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(400, f"Body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest(400, "JSON nested too deeply.") from None
+    if not isinstance(payload, dict) or len(set(payload) & set(FORMATS)) != 1:
+        keys = list(payload) if isinstance(payload, dict) else type(payload).__name__
+        raise BadRequest(400, f"Expected exactly one of {list(FORMATS)}; got {keys}.")
+    try:
+        if "dataframe_split" in payload:
+            split = payload["dataframe_split"]
+            if not isinstance(split, dict) or not isinstance(split.get("data"), list):
+                raise BadRequest(400, "dataframe_split needs 'columns' and a list 'data'.")
+            frame = pd.DataFrame(split["data"], columns=split.get("columns"))
+        else:
+            records = payload["dataframe_records"]
+            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                raise BadRequest(400, "dataframe_records must be a list of objects.")
+            frame = pd.DataFrame.from_records(records)
+    except (ValueError, TypeError, AssertionError) as exc:
+        raise BadRequest(400, f"Cannot read the rows as a table: {exc}") from None
+    if frame.empty:
+        raise BadRequest(400, "No rows to score.")
+    if len(frame) > max_rows:
+        raise BadRequest(413, f"{len(frame)} rows in one request; the limit is {max_rows}.")
+    return frame
+
+
+def validate(frame: pd.DataFrame) -> pd.DataFrame:
+    try:
+        return CONTRACT.validate(frame)
+    except ContractViolation as exc:
+        failures = [
+            {"column": column, "check": check, "rows": n, "examples": [str(e) for e in examples]}
+            for column, check, n, examples in exc.failures
+        ]
+        raise BadRequest(422, str(exc), failures=failures) from None
+    except Exception as exc:  # values pandera cannot even coerce or compare
+        raise BadRequest(
+            422, f"Input does not satisfy the TransactionInstance contract: {exc}"
+        ) from None
+
+
+class DecisionService:
+    """The request handling, independent of HTTP: parse, validate, route, score, decide, log."""
+
+    def __init__(
+        self,
+        router: ModelRouter,
+        sink: DecisionSink,
+        thresholds: tuple[float, float],
+        explainer: Explainer | None,
+        limits: Limits,
+    ) -> None:
+        self.router = router
+        self.sink = sink
+        self.thresholds = thresholds
+        self.explainer = explainer
+        self.limits = limits
+
+    def score(self, model: ScoringModel, route: str, rows: pd.DataFrame) -> Scored:
+        started = time.perf_counter()
+        scores = model.predict(rows)
+        latency_ms = (time.perf_counter() - started) * 1000
+        score = np.asarray(scores["score"], dtype=float)
+        decided = classify(score, *self.thresholds)
+        log = log_record(
+            request_id=uuid.uuid4().hex,
+            channel="online",
+            route=route,
+            model={
+                "model_name": model.name,
+                "model_version": model.version,
+                "model_run_id": model.run_id,
+            },
+            scored_at=now(),
+            decisions=decided,
+            latency_ms=latency_ms,
+        )
+        ids = np.asarray(scores["transaction_id"], dtype=np.int64)
+        event_time = rows.set_index("transaction_id")["event_time"].reindex(ids).to_numpy()
+        scored = Scored(log, ids, event_time, score)
+        self.sink.record(scored)
+        return scored
+
+    def shadow(self, rows: pd.DataFrame) -> None:
+        model = self.router.shadow_model()
+        if model is not None:
+            try:
+                self.score(model, "shadow", rows)
+            except Exception:  # the shadow model must never affect the service
+                logger.exception("Shadow scoring with version %s failed.", model.version)
+
+    def answer(
+        self, rows: pd.DataFrame, background: BackgroundTasks
+    ) -> tuple[ScoringModel, Scored]:
+        """Score with the routed model; in shadow mode, the challenger after the response."""
+        route, model = self.router.route(int(rows["transaction_id"].iloc[0]))
+        scored = self.score(model, route, rows)
+        if route == "primary":
+            background.add_task(self.shadow, rows)
+        return model, scored
+
+
+def create_app(service: DecisionService, poller: Poller | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        service.sink.start()
+        if poller:
+            poller.start()
+        yield
+        if poller:
+            poller.stop()
+        service.sink.close()
+
+    app = FastAPI(title="fraud decision service", version=user_app.__version__, lifespan=lifespan)
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(request: Request, exc: BadRequest) -> JSONResponse:
+        return JSONResponse(exc.body, status_code=exc.status)
+
+    async def valid_rows(request: Request) -> pd.DataFrame:
+        body = await read_body(request, service.limits.max_body_bytes)
+        return validate(parse_frame(body, service.limits.max_rows))
+
+    @app.get("/ping")
+    async def ping() -> Response:
+        return Response(status_code=200)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "model_name": service.router.model_name,
+            **service.router.versions(),
+            "canary_fraction": service.router.policy.canary_fraction,
+            "shadow": service.router.policy.shadow,
+            "pending_log_rows": service.sink.pending(),
+        }
+
+    @app.get("/version")
+    async def version() -> dict[str, Any]:
+        champion = service.router.champion
+        return {
+            "user_app_version": user_app.__version__,
+            "model_name": champion.name,
+            "model_version": champion.version,
+            "model_run_id": champion.run_id,
+            **{f"{k}_version": v for k, v in service.router.versions().items()},
+        }
+
+    @app.post("/invocations")
+    async def invocations(request: Request, background: BackgroundTasks) -> Response:
+        rows = await valid_rows(request)
+        _, scored = service.answer(rows, background)
+        predictions = [
+            {"transaction_id": int(i), "score": float(s)}
+            for i, s in zip(scored.transaction_id, scored.score, strict=True)
+        ]
+        return Response(json.dumps({"predictions": predictions}), media_type="application/json")
+
+    @app.post("/decisions")
+    async def decisions(
+        request: Request, background: BackgroundTasks, explain: bool = True
+    ) -> Response:
+        rows = await valid_rows(request)
+        model, scored = service.answer(rows, background)
+        explanations: list[Any] = [None] * len(rows)
+        if explain and service.explainer and len(rows) <= service.limits.explain_max_rows:
+            ordered = rows.set_index("transaction_id").loc[scored.transaction_id].reset_index()
+            explanations = service.explainer.explain(model, ordered, scored.score)
+        decided = classify(scored.score, *service.thresholds)
+        body = {
+            "model_name": model.name,
+            "model_version": model.version,
+            "route": scored.log["route"],
+            "decisions": [
+                {
+                    "transaction_id": int(i),
+                    "score": float(s),
+                    "decision": str(d),
+                    "explanation": e,
+                }
+                for i, s, d, e in zip(
+                    scored.transaction_id, scored.score, decided, explanations, strict=True
+                )
+            ],
+        }
+        return Response(json.dumps(body), media_type="application/json")
+
+    @app.post("/admin/reload")
+    async def reload(request: Request) -> dict[str, Any]:
+        client = request.client.host if request.client else ""
+        if client not in LOOPBACK:
+            raise BadRequest(403, "Reload is only accepted from the service's own host.")
+        return service.router.refresh()
+
+    return app

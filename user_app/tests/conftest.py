@@ -1,0 +1,119 @@
+"""Helpers for user_app tests: a temporary registry and exchange, and a real decision service."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cloudpickle
+import mlflow
+import pandas as pd
+import pytest
+import requests
+
+from shared_schemas.examples import transaction_instance_example
+from shared_schemas.exchange import ExchangeParquetDataset
+from shared_schemas.testing import isolated_app, isolated_env
+
+APP = Path(__file__).resolve().parents[1]
+
+
+class AmountModel(mlflow.pyfunc.PythonModel):
+    """Stands in for the pipeline model (same contracts): score = amount / scale."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+
+    def predict(self, context, model_input, params=None):
+        score = (model_input["amount"] / self.scale).clip(0, 1)
+        return pd.DataFrame({"transaction_id": model_input["transaction_id"], "score": score})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def many(n: int, start: int = 10_000) -> pd.DataFrame:
+    """n valid instances with distinct ids (copies of the example rows)."""
+    base = transaction_instance_example()
+    frame = pd.concat([base] * (n // 2 + 1), ignore_index=True).head(n)
+    return frame.assign(transaction_id=range(start, start + n))
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory):
+    """Registry with champion v1 (amount/1000) and challenger v2 (amount/500), and instances."""
+    root = tmp_path_factory.mktemp("monorepo")
+    project = isolated_app(APP, root)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    for scale in (1000.0, 500.0):
+        with mlflow.start_run():
+            mlflow.pyfunc.log_model(
+                name="model",
+                python_model=AmountModel(scale),
+                registered_model_name="fraud-detector",
+            )
+    client = mlflow.MlflowClient(uri)
+    client.set_registered_model_alias("fraud-detector", "champion", "1")
+    client.set_registered_model_alias("fraud-detector", "challenger", "2")
+    ExchangeParquetDataset(
+        filepath=str(root / "data/exchange/instances"), partition_by="event_time"
+    ).save(transaction_instance_example())
+    return root, project, client
+
+
+class Service:
+    def __init__(self, root: Path, project: Path, params: dict[str, object]) -> None:
+        self.root = root
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        params = {"online.port": self.port, **params}
+        cmd = [
+            sys.executable,
+            "-m",
+            "user_app.online",
+            "--project",
+            str(project),
+            "--params",
+            ",".join(f"{k}={v}" for k, v in params.items()),
+        ]
+        self.output = root / f"service-{self.port}.log"
+        with self.output.open("w") as out:  # a file, not a pipe: a full pipe would block it
+            self.proc = subprocess.Popen(
+                cmd, cwd=project, env=isolated_env(root), stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"service exited:\n{self.output.read_text()[-4000:]}")
+            try:
+                if requests.get(f"{self.url}/ping", timeout=0.5).status_code == 200:
+                    return
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise AssertionError(f"service did not start within 90 s:\n{self.stop()[-4000:]}")
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        return requests.post(f"{self.url}{path}", timeout=10, **kwargs)
+
+    def stop(self) -> str:
+        """Stop like a process manager would (SIGTERM) and return the service's output."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return self.output.read_text()
+
+    def exchange(self, name: str, partition_by: str = "event_time") -> pd.DataFrame:
+        return ExchangeParquetDataset(
+            filepath=str(self.root / "data/exchange" / name), partition_by=partition_by
+        ).load()
