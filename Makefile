@@ -156,6 +156,16 @@ demo: install ## The whole loop: simulate -> etl -> train -> promote -> score ->
 simulate-months: install ## Months of operation with drift: score, monitor, retrain, promote
 	cd $(ROOT) && .venv/bin/python -m scripts.simulate_months
 
+# --- performance -------------------------------------------------------------------------------
+.PHONY: bench
+bench: install ## Benchmarks with side-by-side ratios on ~1M payments -> docs/benchmarks.md (~6 min)
+	cd $(ROOT) && .venv/bin/python -m scripts.bench
+
+.PHONY: bench-smoke
+bench-smoke: install ## The same benchmarks on a small world, to a temp folder (part of make test)
+	cd $(ROOT) && tmp=$$(mktemp -d) && .venv/bin/python -m scripts.bench --smoke \
+	  --root $$tmp/world --out $$tmp/benchmarks.md && rm -rf $$tmp
+
 # --- looking at things -------------------------------------------------------------------------
 .PHONY: viz
 viz: uv ## Pipeline graph of one app in kedro-viz on 127.0.0.1 (make viz APP=ml_app)

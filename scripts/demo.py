@@ -45,12 +45,12 @@ def registry_state(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def oracle_ceiling(root: Path) -> dict[str, float]:
+def oracle_ceiling(root: Path, source_db: Path | None = None) -> dict[str, float]:
     """Model vs Bayes-optimal PR-AUC on the same validation rows (oracle = true probabilities)."""
     predictions = pd.read_parquet(
         root / "ml_app/data/07_model_output/validation_predictions.parquet"
     )
-    with sqlite3.connect(root / "etl_app/data/01_raw/source_system.db") as con:
+    with sqlite3.connect(source_db or root / "etl_app/data/01_raw/source_system.db") as con:
         oracle = pd.read_sql("SELECT transaction_id, fraud_probability FROM oracle", con)
     rows = predictions.merge(oracle, on="transaction_id", how="inner")
     model = average_precision_score(rows["is_fraud"], rows["score"])

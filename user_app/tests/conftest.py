@@ -45,28 +45,38 @@ def many(n: int, start: int = 10_000) -> pd.DataFrame:
     return frame.assign(transaction_id=range(start, start + n))
 
 
-@pytest.fixture(scope="session")
-def world(tmp_path_factory):
-    """Registry with champion v1 (amount/1000) and challenger v2 (amount/500), and instances."""
-    root = tmp_path_factory.mktemp("monorepo")
+def make_world(root: Path, scales: tuple[float, ...]) -> tuple[Path, list[str]]:
+    """user_app's conf under ``root``, one registered AmountModel version per scale (v1 is
+    champion, v2 challenger if any) and the example instances; returns the app and run ids."""
     project = isolated_app(APP, root)
     uri = f"sqlite:///{root / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    for scale in (1000.0, 500.0):
-        with mlflow.start_run():
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # kedro runs can't import tests
+    run_ids = []
+    for scale in scales:
+        with mlflow.start_run() as run:
             mlflow.pyfunc.log_model(
                 name="model",
                 python_model=AmountModel(scale),
                 registered_model_name="fraud-detector",
             )
+        run_ids.append(run.info.run_id)
     client = mlflow.MlflowClient(uri)
-    client.set_registered_model_alias("fraud-detector", "champion", "1")
-    client.set_registered_model_alias("fraud-detector", "challenger", "2")
+    for alias, version in zip(("champion", "challenger"), ("1", "2"), strict=False):
+        if int(version) <= len(scales):
+            client.set_registered_model_alias("fraud-detector", alias, version)
     ExchangeParquetDataset(
         filepath=str(root / "data/exchange/instances"), partition_by="event_time"
     ).save(transaction_instance_example())
-    return root, project, client
+    return project, run_ids
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory):
+    """Registry with champion v1 (amount/1000) and challenger v2 (amount/500), and instances."""
+    root = tmp_path_factory.mktemp("monorepo")
+    project, _ = make_world(root, (1000.0, 500.0))
+    return root, project, mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
 
 
 class Service:

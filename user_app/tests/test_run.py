@@ -1,49 +1,26 @@
 """Session test: batch_scoring loads a registered model by alias and publishes decisions."""
 
 import sys
-from pathlib import Path
 
-import cloudpickle
 import mlflow
-import pandas as pd
 import pytest
 from kedro.io.core import DatasetError
 
-from shared_schemas.examples import transaction_instance_example
 from shared_schemas.exchange import ExchangeParquetDataset
 from shared_schemas.ml_to_user import FraudDecision, PredictionLog
-from shared_schemas.testing import isolated_app, kedro_run
+from shared_schemas.testing import kedro_run
 from user_app.datasets import RegisteredModelDataset
 
-APP = Path(__file__).resolve().parents[1]
+from .conftest import make_world
+
 WINDOW = {"window.start": "2025-06-01", "window.end": "2025-07-01"}
-
-
-class AmountModel(mlflow.pyfunc.PythonModel):
-    """Stands in for ml_app's pipeline model: same input and output contracts."""
-
-    def predict(self, context, model_input, params=None):
-        score = (model_input["amount"] / 1000).clip(0, 1)
-        return pd.DataFrame({"transaction_id": model_input["transaction_id"], "score": score})
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("monorepo")
-    project = isolated_app(APP, root)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the kedro run can't import tests
-    with mlflow.start_run() as run:
-        mlflow.pyfunc.log_model(
-            name="model", python_model=AmountModel(), registered_model_name="fraud-detector"
-        )
-    client = mlflow.MlflowClient(uri)
-    client.set_registered_model_alias("fraud-detector", "champion", "1")
-    ExchangeParquetDataset(
-        filepath=str(root / "data/exchange/instances"), partition_by="event_time"
-    ).save(transaction_instance_example())
-    return root, project, run.info.run_id
+    project, (run_id,) = make_world(root, (1000.0,))
+    return root, project, run_id
 
 
 def test_batch_scoring_publishes_decisions_of_the_champion(store):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -74,6 +75,14 @@ def test_decisions_carry_version_route_and_explanation(service):
     assert by_amount["decline"]["explanation"][0]["feature"] == "amount"
     quick = svc.post("/decisions?explain=false", json=payload(rows)).json()
     assert all(d["explanation"] is None for d in quick["decisions"])
+
+
+def test_the_documented_example_request_is_answered(service):
+    svc, _ = service
+    example = Path(__file__).resolve().parents[3] / "docs/examples/decision_request.json"
+    response = svc.post("/decisions", data=example.read_bytes())
+    assert response.status_code == 200, response.text
+    assert len(response.json()["decisions"]) == 2
 
 
 BAD = {

@@ -1,0 +1,35 @@
+"""`make bench-smoke`: the whole benchmark suite on a small world, so `make bench` cannot rot."""
+
+import json
+
+import pytest
+
+from scripts import bench
+
+SECTIONS = [
+    "## Goals",
+    "## 1. Pipeline model predict",
+    "## 2. Online",
+    "## 3. Start-up",
+    "## 4. Throughput",
+    "## 5. Contract validation",
+    "## 6. Model quality",
+    "## 7. The loop",
+]
+
+
+@pytest.mark.slow
+def test_bench_smoke_measures_everything_side_by_side(tmp_path):
+    out = tmp_path / "benchmarks.md"
+    assert bench.main(["--smoke", "--root", str(tmp_path / "world"), "--out", str(out)]) == 0
+    doc = out.read_text()
+    assert [s for s in SECTIONS if s not in doc] == []
+    results = json.loads((tmp_path / "world" / "results.json").read_text())
+    assert results["predict"]["model_class"] == "LeanPipelineModel"
+    for size in results["predict"]["sizes"].values():
+        assert all(v > 0 for v in size.values())
+    assert len(results["serving"]) == 3  # ours, mlflow serve (lean), mlflow serve (stock)
+    assert all(v["p50_ms"] > 0 and v["concurrent_rps"] > 0 for v in results["serving"].values())
+    assert 0 < results["ceiling"]["ratio"] <= 1.05
+    assert all(0 < v["share"] < 1 for v in results["validation"])
+    assert "**missed**" in doc or "| met |" in doc
