@@ -85,6 +85,10 @@ contracts: install ## Regenerate docs/contracts.md and docs/contracts/*.json fro
 test-%: install ## Run one member's tests, e.g. make test-etl_app
 	cd $(ROOT)/$* && .venv/bin/pytest -q
 
+.PHONY: audit
+audit: uv ## Known vulnerabilities in every locked dependency, all members and groups (uv audit, OSV)
+	cd $(ROOT) && $(UV) audit --frozen --preview-features audit-command
+
 # --- CI and releases --------------------------------------------------------------------------
 MEMBER ?= etl_app
 

@@ -54,6 +54,10 @@ def test_a_second_training_waits_as_challenger(trained):
     kedro_run(project, "training", PARAMS)
     assert str(client.get_model_version_by_alias("fraud-detector", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("fraud-detector", "challenger").version) == "2"
+    # reproducible: same data, seed and configuration -> the same model metrics
+    v1, v2 = (client.get_model_version("fraud-detector", v) for v in ("1", "2"))
+    metrics = [client.get_run(v.run_id).data.metrics for v in (v1, v2)]
+    assert metrics[0] and metrics[0] == metrics[1]
 
 
 LOAD_AND_PREDICT = textwrap.dedent(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -122,6 +123,11 @@ BAD = {
     "empty body": (b"", 400, "Empty body"),
     "no rows": ({"dataframe_records": []}, 400, "No rows"),
     "unknown format": ({"instances": [1]}, 400, "dataframe_split"),
+    "a model uri": (
+        {**payload(transaction_instance_example()), "model_uri": "file:///etc/passwd"},
+        400,
+        "one key",
+    ),
     "ragged rows": (
         {"dataframe_split": {"columns": ["a", "b"], "data": [[1], [1, 2, 3]]}},
         400,
@@ -177,6 +183,22 @@ def test_canary_share_and_shadow_never_change_the_answer(service):
     PredictionLog.validate(log)
     assert {"primary", "canary", "shadow"} <= set(log["route"])
     assert set(log["channel"]) == {"online"}
+
+
+def test_bounded_concurrent_load_gets_no_errors(service):
+    svc, _ = service
+    body = payload(primary(1, 90_000))
+
+    def client(_: int) -> list[int]:
+        session = requests.Session()
+        return [
+            session.post(f"{svc.url}/invocations", json=body, timeout=10).status_code
+            for _ in range(50)
+        ]
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = [s for batch in pool.map(client, range(4)) for s in batch]
+    assert statuses == [200] * 200
 
 
 def test_reload_follows_the_champion_alias_without_dropping_requests(service):

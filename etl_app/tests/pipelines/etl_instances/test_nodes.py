@@ -98,16 +98,19 @@ def test_bad_source_rows_are_quarantined_and_none_lost(world):
     window.iloc[2, window.columns.get_loc("merchant_category")] = "casino"
     window.iloc[3, window.columns.get_loc("event_time")] = "not a time"
     window.iloc[4, window.columns.get_loc("amount")] = "12,50"
-    duplicate = window.iloc[[5]]
+    window.iloc[5, window.columns.get_loc("amount")] = 1e12  # over MAX_AMOUNT
+    window.iloc[6, window.columns.get_loc("card_id")] = "abc"  # wrong type
+    duplicate = window.iloc[[7]]
     window = pd.concat([window, duplicate], ignore_index=True)
     f = build_point_in_time_features(window, payments.head(0), chargebacks_frame(world), PARAMS)
     assert len(f) == len(window)  # one feature row per extracted payment
     valid, rejected, report = split_instances(f, PARAMS)
     assert report["rows_in"] == len(window) == len(valid) + len(rejected)
-    assert report["rows_quarantined"] == 7  # 5 corrupted rows + both copies of the duplicate
+    assert report["rows_quarantined"] == 9  # 7 corrupted rows + both copies of the duplicate
     checks = ";".join(rejected["failed_checks"])
     for expected in (
         "amount:greater_than_or_equal_to",
+        "amount:less_than_or_equal_to",
         "card_id:",
         "merchant_category:isin",
         "event_time:",

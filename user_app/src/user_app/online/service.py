@@ -96,9 +96,11 @@ def parse_frame(body: bytes, max_rows: int) -> pd.DataFrame:
         raise BadRequest(400, f"Body is not valid JSON: {exc}") from None
     except RecursionError:
         raise BadRequest(400, "JSON nested too deeply.") from None
-    if not isinstance(payload, dict) or len(set(payload) & set(FORMATS)) != 1:
-        keys = list(payload) if isinstance(payload, dict) else type(payload).__name__
-        raise BadRequest(400, f"Expected exactly one of {list(FORMATS)}; got {keys}.")
+    if not isinstance(payload, dict) or len(payload) != 1 or set(payload) - set(FORMATS):
+        keys = list(payload)[:10] if isinstance(payload, dict) else type(payload).__name__
+        raise BadRequest(
+            400, f"Expected an object with one key, one of {list(FORMATS)}; got {keys}."
+        )
     try:
         if "dataframe_split" in payload:
             split = payload["dataframe_split"]
