@@ -3,7 +3,7 @@
 Every window frame is ``RANGE BETWEEN <n> PRECEDING AND 1 PRECEDING`` over integer epoch seconds:
 it sees only rows strictly before the payment, so a feature can never depend on anything that
 happened at or after the payment's own time. Aggregates count only *usable* rows (ids, time and
-a non-negative amount present): a broken source row is quarantined and never leaks into the
+an amount within the contract's range present): a broken source row is quarantined and never leaks into the
 features of the card's or merchant's other payments. The SQL uses only standard window functions, so
 the same text runs on DuckDB (default engine) and Spark SQL.
 
@@ -14,6 +14,8 @@ Input relations:
 """
 
 from __future__ import annotations
+
+from shared_schemas.etl_to_ml import MAX_AMOUNT
 
 HOUR = 3_600
 DAY = 86_400
@@ -31,7 +33,8 @@ WITH tx AS (
         CAST(epoch(event_time) AS BIGINT) AS ts,
         -- a broken source row is quarantined, and must not feed other payments' features either
         (transaction_id IS NOT NULL AND card_id IS NOT NULL AND merchant_id IS NOT NULL
-         AND event_time IS NOT NULL AND amount IS NOT NULL AND amount >= 0) AS usable
+         AND event_time IS NOT NULL AND amount IS NOT NULL
+         AND amount >= 0 AND amount <= {MAX_AMOUNT}) AS usable
     FROM payments
 ),
 usable_tx AS (
