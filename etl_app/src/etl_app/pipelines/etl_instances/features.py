@@ -3,9 +3,9 @@
 Every window frame is ``RANGE BETWEEN <n> PRECEDING AND 1 PRECEDING`` over integer epoch seconds:
 it sees only rows strictly before the payment, so a feature can never depend on anything that
 happened at or after the payment's own time. Aggregates count only *usable* rows (ids, time and
-an amount within the contract's range present): a broken source row is quarantined and never leaks into the
-features of the card's or merchant's other payments. The SQL uses only standard window functions, so
-the same text runs on DuckDB (default engine) and Spark SQL.
+an amount within the contract's range present): a broken source row is quarantined and never
+leaks into the features of the card's or merchant's other payments. The SQL uses only standard
+window functions, so the same text runs on DuckDB (default engine) and Spark SQL.
 
 Input relations:
   ``payments``    one row per payment: _row, in_window, transaction_id, card_id, customer_id,
