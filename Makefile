@@ -176,6 +176,23 @@ viz: uv ## Pipeline graph of one app in kedro-viz on 127.0.0.1 (make viz APP=ml_
 	$(MAKE) install-$(APP) EXTRA_SYNC_ARGS="--group viz"
 	$(call kedro,$(APP)) viz run --host 127.0.0.1 --no-browser
 
+.PHONY: viz-build
+viz-build: uv ## Static kedro-viz sites of the three apps in docs/viz/<app>/ (open index.html)
+	@for a in $(APPS); do \
+	  $(MAKE) install-$$a EXTRA_SYNC_ARGS="--group viz"; \
+	  (cd $(ROOT)/$$a && rm -rf build && .venv/bin/kedro viz build) ; \
+	  rm -rf $(ROOT)/docs/viz/$$a && mkdir -p $(ROOT)/docs/viz && mv $(ROOT)/$$a/build $(ROOT)/docs/viz/$$a; \
+	done
+
+.PHONY: ui-check
+ui-check: install ## kedro-viz and MLflow UI in headless Chromium: checks pages, saves docs/images/
+	$(MAKE) install-ml_app EXTRA_SYNC_ARGS="--group viz"
+	cd $(ROOT) && .venv/bin/python -m scripts.ui_check
+
+.PHONY: docs
+docs: install ## The documentation site (mkdocs-material, strict: broken links fail) in site/
+	cd $(ROOT) && .venv/bin/mkdocs build --strict --site-dir $(ROOT)/site
+
 .PHONY: mlflow-ui
 mlflow-ui: install ## MLflow UI on 127.0.0.1:5000 over the shared tracking store
 	cd $(ROOT)/ml_app && .venv/bin/mlflow ui --host 127.0.0.1 --port 5000 \

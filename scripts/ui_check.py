@@ -1,0 +1,229 @@
+"""`make ui-check`: what a new user sees in kedro-viz and the MLflow UI, checked in a real browser.
+
+Builds a small world of its own (simulate -> etl -> train, ~30 s) so it works on a fresh machine,
+starts `kedro viz run` (ml_app) and `mlflow ui` on loopback ports, opens each page in headless
+Chromium, fails if a page does not render what it should (node names, run name, metric, model
+name and aliases in the DOM), and saves screenshots under docs/images/. Chromium comes from the
+Debian package, installed by this script when missing (apt-get; sudo when not root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import requests
+
+from scripts.loop import ROOT, env_bin, loop_steps, run_steps
+from shared_schemas.testing import isolated_app, isolated_env
+
+WORLD = {
+    "simulate": {"simulate.n_customers": 1500, "simulate.n_merchants": 500},
+    "training": {
+        "training.model.hist_gradient_boosting.max_iter": 60,
+        "evaluation.importance_sample": 2000,
+    },
+}
+IMAGES = ROOT / "docs" / "images"
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str  # screenshot file name (without .png)
+    url: str
+    expected: tuple[str, ...]  # strings the rendered DOM must contain (case-insensitive)
+    size: str = "1600,1000"
+
+
+def say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def chromium() -> str:
+    """The Chromium binary, installing the Debian package if needed."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    say(">> installing Chromium (Debian package)")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-q", "chromium"], check=True, env=env)
+    return shutil.which("chromium") or "chromium"
+
+
+def free_port(start: int) -> int:
+    """A free loopback port from ``start`` up (kedro-viz refuses ports above 49151)."""
+    for port in range(start, 49_151):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between {start} and 49151")
+
+
+class Server:
+    def __init__(self, name: str, cmd: list[str], cwd: Path, env: Mapping[str, str], url: str):
+        self.name, self.url = name, url
+        self.log = (cwd.parent / f"{name}.log").open("w")
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=dict(env),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def __enter__(self) -> Server:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited; see {self.log.name}")
+            try:
+                if requests.get(self.url, timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                time.sleep(0.5)
+        raise RuntimeError(f"{self.name} did not answer on {self.url} within 180 s")
+
+    def __exit__(self, *exc: object) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()
+
+
+def browse(browser: str, page: Page, out_dir: Path, profile: Path) -> list[str]:
+    """Render ``page`` headless; save a screenshot; return the expected strings not found."""
+    common = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        f"--window-size={page.size}",
+        "--virtual-time-budget=20000",
+        "--run-all-compositor-stages-before-draw",
+    ]
+    dom = subprocess.run(
+        [*common, "--dump-dom", page.url], capture_output=True, text=True, timeout=120, check=False
+    ).stdout.lower()
+    shot = out_dir / f"{page.name}.png"
+    subprocess.run(
+        [*common, f"--screenshot={shot}", page.url], capture_output=True, timeout=120, check=True
+    )
+    if not shot.exists() or shot.stat().st_size < 10_000:
+        return ["(no screenshot)"]
+    return [text for text in page.expected if text.lower() not in dom]
+
+
+def build_world(root: Path) -> dict[str, str]:
+    shutil.rmtree(root, ignore_errors=True)
+    for app in ("etl_app", "ml_app"):
+        isolated_app(ROOT / app, root)
+    env = isolated_env(root, {"KEDRO_LOGGING_CONFIG": str(ROOT / "conf/logging.yml")})
+    steps = [s for s in loop_steps(WORLD) if s.app in ("etl_app", "ml_app")][:4]
+    run_steps(steps, root=root, log_dir=root / "logs", env=env)  # up to training
+    return env
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=ROOT / "data" / "ui-check")
+    parser.add_argument("--images", type=Path, default=IMAGES)
+    args = parser.parse_args(argv)
+    browser = chromium()
+    root = args.root.resolve()
+    say(">> building a small world (simulate -> etl -> train)")
+    env = build_world(root)
+    tracking = f"sqlite:///{root / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking)
+    version = client.get_model_version_by_alias("fraud-detector", "champion")
+    run = client.get_run(version.run_id)
+    experiment = run.info.experiment_id
+
+    viz_port, ui_port = free_port(4141), free_port(5000)
+    viz_url, ui_url = f"http://127.0.0.1:{viz_port}", f"http://127.0.0.1:{ui_port}"
+    viz_cmd = [
+        str(env_bin(ROOT, "ml_app", "kedro")),
+        "viz",
+        "run",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(viz_port),
+        "--no-browser",
+    ]
+    ui_cmd = [
+        str(env_bin(ROOT, "ml_app", "mlflow")),
+        "ui",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(ui_port),
+        "--backend-store-uri",
+        tracking,
+    ]
+    pages = [
+        Page(
+            "kedro_viz_ml_app",
+            f"{viz_url}/?pid=training",
+            ("build_model_input", "predict_scores", "fit_classifier", "validate_instances"),
+        ),
+        Page(
+            "mlflow_runs",
+            f"{ui_url}/#/experiments/{experiment}/runs",
+            (run.info.run_name, "ml_app"),
+        ),
+        Page(
+            "mlflow_run_metrics",
+            f"{ui_url}/#/experiments/{experiment}/runs/{run.info.run_id}/model-metrics",
+            ("validation.pr_auc", "validation.roc_auc"),
+            size="1600,1900",  # all ten metric charts on screen
+        ),
+        Page(
+            "mlflow_registered_model",
+            f"{ui_url}/#/models/fraud-detector",
+            ("fraud-detector", "champion", "challenger"),
+        ),
+    ]
+    args.images.mkdir(parents=True, exist_ok=True)
+    failures = {}
+    with (
+        Server("kedro-viz", viz_cmd, root / "ml_app", env, viz_url),
+        Server("mlflow-ui", ui_cmd, root / "ml_app", env, ui_url),
+    ):
+        for page in pages:
+            missing = browse(browser, page, args.images, root / "chromium-profile")
+            say(
+                f"   {page.name:26} {'ok' if not missing else 'MISSING ' + ', '.join(missing)}"
+                f"  ({page.url})"
+            )
+            if missing:
+                failures[page.name] = missing
+    if failures:
+        say(f"UI check failed: {failures}")
+        return 1
+    say(f">> screenshots in {args.images}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
