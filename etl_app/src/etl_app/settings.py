@@ -6,7 +6,10 @@ here: catalogs read them from the monorepo's conf/shared.yml through the `shared
 
 from datetime import date, timedelta
 
+from etl_app.hooks import SparkHooks
 from shared_schemas.config import shared_resolver
+
+HOOKS = (SparkHooks(),)
 
 
 def days_before(day: str, days: int) -> str:
@@ -18,4 +21,7 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "custom_resolvers": {"shared": shared_resolver, "days_before": days_before},
+    "config_patterns": {"spark": ["spark*", "spark*/**"]},
+    # an environment (e.g. spark) overrides single parameters, not whole sections
+    "merge_strategy": {"parameters": "soft"},
 }

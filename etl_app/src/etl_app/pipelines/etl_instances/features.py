@@ -109,8 +109,10 @@ SELECT
     tx.merchant_category,
     tx.merchant_country,
     tx.merchant_country <> tx.home_country AS is_foreign,
-    CAST(hour(tx.event_time) AS BIGINT) AS hour_of_day,
-    CAST(isodow(tx.event_time) - 1 AS BIGINT) AS day_of_week,
+    -- calendar fields as arithmetic on epoch seconds (UTC), identical on every engine
+    -- (1970-01-01 was a Thursday: Monday = 0)
+    CAST(FLOOR((tx.ts % 86400) / 3600.0) AS BIGINT) AS hour_of_day,
+    CAST((FLOOR(tx.ts / 86400.0) + 3) % 7 AS BIGINT) AS day_of_week,
     c.tx_count_1h,
     c.tx_count_24h,
     c.tx_count_7d,

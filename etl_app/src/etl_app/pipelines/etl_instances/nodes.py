@@ -67,6 +67,11 @@ def build_point_in_time_features(
             ),
         }
     ).dropna()
+    if params.get("engine", "duckdb") == "spark":
+        from etl_app.pipelines.etl_instances.spark_engine import spark_features  # noqa: PLC0415
+
+        logger.info("Computing features with Spark SQL for %d payments", len(window_payments))
+        return spark_features(payments, cbs, params["lookback_days"])
     with duckdb.connect() as con:
         con.register("payments", payments)
         con.register("chargebacks", cbs)
@@ -84,5 +89,13 @@ def build_point_in_time_features(
 def split_instances(
     features: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Valid rows go to the exchange, invalid ones to quarantine with their failed checks."""
+    """Valid rows go to the exchange, invalid ones to quarantine with their failed checks.
+
+    With the Spark engine the features arrive as a Spark DataFrame; the contract is checked on
+    the pandas side of the boundary, in the same order as the default engine's rows.
+    """
+    if hasattr(features, "toPandas"):  # a Spark DataFrame (kedro run --env spark)
+        features = features.toPandas().sort_values("_row", ignore_index=True)
+    if "_row" in features:
+        features = features.drop(columns="_row")
     return split_for_publication(features, TransactionInstance, params["max_reject_ratio"])
