@@ -25,6 +25,12 @@ empty :=
 space := $(empty) $(empty)
 SRC_PATHS := $(subst $(space),:,$(foreach a,$(APPS),$(ROOT)/$(a)/src))
 
+# Dependency groups synced besides dev: the Spark engine (its equality test runs in make test)
+# and kedro-airflow (DAG generation, checked in make test).
+SYNC_GROUPS_etl_app := --group spark --group airflow
+SYNC_GROUPS_ml_app := --group airflow
+SYNC_GROUPS_user_app := --group airflow
+
 # Run kedro for one app, from the app folder (where Kedro finds its project), in its own env.
 kedro = cd $(ROOT)/$(1) && $(ROOT)/$(1)/.venv/bin/kedro
 
@@ -44,15 +50,13 @@ uv: $(if $(filter $(ROOT)/.tools/bin/uv,$(UV)),$(ROOT)/.tools/bin/uv)
 .PHONY: install
 install: uv ## Sync every environment from uv.lock (root tools + one env per member)
 	cd $(ROOT) && $(UV) sync --locked --quiet
-	@for m in $(MEMBERS); do \
-	  echo ">> syncing $$m/.venv"; \
-	  UV_PROJECT_ENVIRONMENT=$(ROOT)/$$m/.venv $(UV) sync --locked --quiet --directory $(ROOT) \
-	    --package $${m//_/-}; \
-	done
+	@$(foreach m,$(MEMBERS),echo ">> syncing $(m)/.venv" && \
+	  UV_PROJECT_ENVIRONMENT=$(ROOT)/$(m)/.venv $(UV) sync --locked --quiet --directory $(ROOT) \
+	    --package $(subst _,-,$(m)) $(SYNC_GROUPS_$(m)) && ) true
 
 install-%: uv
 	UV_PROJECT_ENVIRONMENT=$(ROOT)/$*/.venv $(UV) sync --locked --quiet --directory $(ROOT) \
-	  --package $(subst _,-,$*) $(EXTRA_SYNC_ARGS)
+	  --package $(subst _,-,$*) $(SYNC_GROUPS_$*) $(EXTRA_SYNC_ARGS)
 
 .PHONY: lock
 lock: uv ## Re-resolve uv.lock after changing a pyproject.toml
@@ -95,8 +99,7 @@ MEMBER ?= etl_app
 .PHONY: check-member
 check-member: uv ## CI for one member (MEMBER=etl_app): its own env only, lint, boundaries, tests
 	cd $(ROOT) && $(UV) sync --locked --quiet
-	UV_PROJECT_ENVIRONMENT=$(ROOT)/$(MEMBER)/.venv $(UV) sync --locked --quiet --directory $(ROOT) \
-	  --package $(subst _,-,$(MEMBER))
+	$(MAKE) install-$(MEMBER)
 	cd $(ROOT) && .venv/bin/ruff check $(MEMBER) && .venv/bin/ruff format --check $(MEMBER)
 	cd $(ROOT) && PYTHONPATH=$(SRC_PATHS) .venv/bin/lint-imports
 	cd $(ROOT)/$(MEMBER) && .venv/bin/pytest -q
@@ -175,6 +178,17 @@ bench-smoke: install ## The same benchmarks on a small world, to a temp folder (
 viz: uv ## Pipeline graph of one app in kedro-viz on 127.0.0.1 (make viz APP=ml_app)
 	$(MAKE) install-$(APP) EXTRA_SYNC_ARGS="--group viz"
 	$(call kedro,$(APP)) viz run --host 127.0.0.1 --no-browser
+
+# --- scheduling --------------------------------------------------------------------------------
+AIRFLOW_PIPELINES_etl_app := etl_instances,etl_labels
+AIRFLOW_PIPELINES_ml_app := training,promotion,monitoring
+AIRFLOW_PIPELINES_user_app := batch_scoring
+
+.PHONY: airflow-dags
+airflow-dags: install ## One Airflow DAG per app pipeline in deploy/airflow/dags/ (kedro-airflow)
+	@$(foreach a,$(APPS),$(call kedro,$(a)) airflow create \
+	  --pipelines $(AIRFLOW_PIPELINES_$(a)) --group-by memory --target-dir $(ROOT)/deploy/airflow/dags \
+	  --jinja-file $(ROOT)/deploy/airflow/kedro_dag.j2 && ) true
 
 .PHONY: viz-build
 viz-build: uv ## Static kedro-viz sites of the three apps in docs/viz/<app>/ (open index.html)

@@ -42,9 +42,21 @@ def test_spark_and_duckdb_publish_identical_features(tmp_path):
     params = ",".join(f"{k}={v}" for k, v in WINDOW.items())
     started = time.perf_counter()
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "kedro"), "run", "--env", "spark",
-         "--pipelines", "etl_instances", "--params", params],
-        cwd=project, env=isolated_env(tmp_path), capture_output=True, text=True, check=False,
+        [
+            str(Path(sys.executable).parent / "kedro"),
+            "run",
+            "--env",
+            "spark",
+            "--pipelines",
+            "etl_instances",
+            "--params",
+            params,
+        ],
+        cwd=project,
+        env=isolated_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     spark_s = time.perf_counter() - started
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -53,4 +65,6 @@ def test_spark_and_duckdb_publish_identical_features(tmp_path):
 
     assert len(duckdb_rows) > 1_000
     pd.testing.assert_frame_equal(spark_rows, duckdb_rows, check_exact=False, rtol=1e-9)
-    sys.stdout.write(f"\n{len(duckdb_rows)} rows: duckdb run {duckdb_s:.1f}s, spark run {spark_s:.1f}s\n")
+    sys.stdout.write(
+        f"\n{len(duckdb_rows)} rows: duckdb run {duckdb_s:.1f}s, spark run {spark_s:.1f}s\n"
+    )

@@ -30,7 +30,7 @@ def feature_sql(lookback_days: int, merchant_window_days: int = 30) -> str:
 WITH tx AS (
     SELECT
         *,
-        CAST(epoch(event_time) AS BIGINT) AS ts,
+        CAST(FLOOR(epoch(event_time)) AS BIGINT) AS ts,  -- whole seconds, truncated on every engine
         -- a broken source row is quarantined, and must not feed other payments' features either
         (transaction_id IS NOT NULL AND card_id IS NOT NULL AND merchant_id IS NOT NULL
          AND event_time IS NOT NULL AND amount IS NOT NULL
@@ -80,7 +80,7 @@ merchant_events AS (
     SELECT _row, merchant_id, ts, CASE WHEN usable THEN 1 ELSE 0 END AS is_tx, 0 AS is_cb
     FROM tx
     UNION ALL
-    SELECT NULL AS _row, merchant_id, CAST(epoch(received_at) AS BIGINT) AS ts, 0, 1
+    SELECT NULL AS _row, merchant_id, CAST(FLOOR(epoch(received_at)) AS BIGINT) AS ts, 0, 1
     FROM chargebacks
 ),
 merchant_features AS (

@@ -28,7 +28,9 @@ def spark_feature_sql(lookback_days: int) -> str:
 
     def windowed_median(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Median):
-            return exp.Anonymous(this="PERCENTILE", expressions=[node.this, exp.Literal.number(0.5)])
+            return exp.Anonymous(
+                this="PERCENTILE", expressions=[node.this, exp.Literal.number(0.5)]
+            )
         return node
 
     tree = sqlglot.parse_one(feature_sql(lookback_days), read="duckdb")
