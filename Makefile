@@ -93,6 +93,16 @@ test-%: install ## Run one member's tests, e.g. make test-etl_app
 audit: uv ## Known vulnerabilities in every locked dependency, all members and groups (uv audit, OSV)
 	cd $(ROOT) && $(UV) audit --frozen --preview-features audit-command
 
+.PHONY: new-app
+new-app: install ## Add a Kedro project to the workspace, wired like the others: make new-app NAME=reporting
+	@test -n "$(NAME)" || (echo "usage: make new-app NAME=<package name>" && exit 1)
+	cd $(ROOT) && PATH="$(dir $(UV)):$$PATH" .venv/bin/python -m scripts.new_app $(NAME)
+	$(MAKE) install-$(NAME)
+
+.PHONY: template-check
+template-check: install ## Generate a monorepo with other names (copier) and run its whole make test
+	cd $(ROOT) && RUN_TEMPLATE_FULL=1 .venv/bin/pytest -q tests/test_template.py
+
 # --- CI and releases --------------------------------------------------------------------------
 MEMBER ?= etl_app
 
