@@ -22,8 +22,6 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +37,7 @@ import requests
 
 from scripts.demo import oracle_ceiling
 from scripts.loop import ROOT, env_bin, loop_steps, run_steps
+from scripts.servers import Server, free_port
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
 from shared_schemas.examples import transaction_instance_example
 from shared_schemas.exchange import ExchangeParquetDataset
@@ -85,12 +84,6 @@ def wall(cmd: list[str], cwd: Path, env: Mapping[str, str], repeat: int = 3) -> 
         subprocess.run(cmd, cwd=cwd, env=dict(env), capture_output=True, check=True)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- 7, 4, 5, 6: the loop and what it produced --------------------------------------------------
@@ -168,43 +161,6 @@ def predict_bench(root: Path, env: Mapping[str, str], sizes: list[int]) -> dict[
 
 
 # --- 2: serving --------------------------------------------------------------------------------
-class Server:
-    """A server process group on a free loopback port, stopped (with its children) on exit."""
-
-    def __init__(self, name: str, cmd: list[str], cwd: Path, env: Mapping[str, str], port: int):
-        self.name, self.port = name, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = (cwd / f"{name}.log").open("w")
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=cwd,
-            env=dict(env),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def __enter__(self) -> Server:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited; see {self.log.name}")
-            try:
-                if requests.get(f"{self.url}/ping", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                time.sleep(0.25)
-        raise RuntimeError(f"{self.name} did not start in 120 s")
-
-    def __exit__(self, *exc: object) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)  # mlflow's uvicorn child too
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.log.close()
-
-
 def load_test(url: str, body: dict, sequential: int, concurrent: int, workers: int = 4) -> dict:
     """Bounded closed-loop load on loopback: ``sequential`` requests one after another (latency),
     then ``concurrent`` requests from ``workers`` clients (throughput). Stops by itself."""
@@ -289,8 +245,10 @@ def serving_bench(root: Path, env: Mapping[str, str], sequential: int, concurren
         port = free_port()
         cmd, cwd = spec(port)
         say(f"      serving: {name}")
-        with Server(name.split()[0], cmd, cwd, serve_env, port) as server:
-            results[name] = load_test(server.url, body, sequential, concurrent)
+        url = f"http://127.0.0.1:{port}"
+        log = root / f"server-{len(results)}.log"
+        with Server(name, cmd, cwd, serve_env, f"{url}/ping", log):
+            results[name] = load_test(url, body, sequential, concurrent)
     scores = {round(r["score"], 9) for r in results.values()}
     if len(scores) != 1:
         raise RuntimeError(f"servers disagree on the same row: {scores}")

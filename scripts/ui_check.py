@@ -12,19 +12,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-import requests
 
 from scripts.loop import ROOT, env_bin, loop_steps, run_steps
+from scripts.servers import Server, free_port
 from shared_schemas.testing import isolated_app, isolated_env
 
 WORLD = {
@@ -61,52 +57,6 @@ def chromium() -> str:
     subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
     subprocess.run([*sudo, "apt-get", "install", "-y", "-q", "chromium"], check=True, env=env)
     return shutil.which("chromium") or "chromium"
-
-
-def free_port(start: int) -> int:
-    """A free loopback port from ``start`` up (kedro-viz refuses ports above 49151)."""
-    for port in range(start, 49_151):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port between {start} and 49151")
-
-
-class Server:
-    def __init__(self, name: str, cmd: list[str], cwd: Path, env: Mapping[str, str], url: str):
-        self.name, self.url = name, url
-        self.log = (cwd.parent / f"{name}.log").open("w")
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=cwd,
-            env=dict(env),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def __enter__(self) -> Server:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited; see {self.log.name}")
-            try:
-                if requests.get(self.url, timeout=2).status_code == 200:
-                    return self
-            except requests.RequestException:
-                time.sleep(0.5)
-        raise RuntimeError(f"{self.name} did not answer on {self.url} within 180 s")
-
-    def __exit__(self, *exc: object) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.log.close()
 
 
 def browse(browser: str, page: Page, out_dir: Path, profile: Path) -> list[str]:
@@ -207,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     args.images.mkdir(parents=True, exist_ok=True)
     failures = {}
     with (
-        Server("kedro-viz", viz_cmd, root / "ml_app", env, viz_url),
-        Server("mlflow-ui", ui_cmd, root / "ml_app", env, ui_url),
+        Server("kedro-viz", viz_cmd, root / "ml_app", env, viz_url, root / "kedro-viz.log"),
+        Server("mlflow-ui", ui_cmd, root / "ml_app", env, ui_url, root / "mlflow-ui.log"),
     ):
         for page in pages:
             missing = browse(browser, page, args.images, root / "chromium-profile")

@@ -67,6 +67,7 @@ def test_a_run_killed_mid_publish_leaves_the_previous_data_and_a_rerun_completes
     else:
         pytest.fail("never caught a run while it was writing")
     assert proc.returncode == -9
+    sys.stdout.write(f"\nkilled mid-publish (attempt {_attempt + 1}); {len(before)} rows kept\n")
     # readers see only complete files: every visible file is readable, content unchanged
     for path in instances(project.parent)._files():
         pq.read_table(path)
@@ -78,7 +79,7 @@ def test_a_run_killed_mid_publish_leaves_the_previous_data_and_a_rerun_completes
 def test_two_concurrent_runs_of_the_same_window_do_not_corrupt_it(published):
     project, before = published
     runs = [start_run(project, WINDOW) for _ in range(2)]
-    errors = [run.communicate()[1] for run in runs]
+    errors = [run.communicate()[1][-3000:] for run in runs]
     codes = [run.returncode for run in runs]
     assert codes == [0, 0], errors  # both complete: publishing is atomic per day
     published_now = snapshot(project.parent)

@@ -88,8 +88,8 @@ def test_source_rows_in_equal_rows_out_plus_quarantined(project):
     try:
         kedro_run(project, "etl_instances", WINDOW)
         published = len(exchange(project, "instances").load())
-        versions = project / "data/08_reporting/quarantine/instances.parquet"
-        quarantine = sorted(versions.rglob("*.parquet"))[-1]
+        runs = project / "data/08_reporting/quarantine/instances"
+        quarantine = sorted(runs.glob("*.parquet"))[-1]
         rejected = pd.read_parquet(quarantine)
         assert in_window == published + len(rejected)
         # the 3 duplicated ids (both copies) and the row with no card

@@ -124,3 +124,14 @@ def test_catalog_validation_refuses_bad_load(tmp_path, instances):
     dataset(tmp_path / "instances").save(instances.assign(merchant_category="casino"))
     with pytest.raises(DataValidationError, match="merchant_category"):
         catalog(tmp_path, ["load"]).load("instances")
+
+
+def test_quarantine_keeps_one_file_per_save_even_at_the_same_instant(tmp_path, instances):
+    from shared_schemas.exchange import QuarantineDataset
+
+    first, second = (QuarantineDataset(filepath=str(tmp_path / "q")) for _ in range(2))
+    first.save(instances.head(1))
+    second.save(instances)  # a concurrent run: its own file, nothing overwritten
+    assert len(list((tmp_path / "q").glob("*.parquet"))) == 2
+    assert not list((tmp_path / "q").glob(".tmp-*"))
+    assert len(first.load()) == 2  # the newest

@@ -198,3 +198,43 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
                 }
             )
         return out
+
+
+class QuarantineDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
+    """Rejected rows (see :mod:`shared_schemas.quarantine`): one Parquet file per run, never
+    overwritten and never colliding.
+
+    Kedro's ``versioned: true`` names a version after the session's start time in milliseconds;
+    two runs started together (a retry racing the original, two schedulers) got the same version
+    and the second failed on save. Here every save writes ``<UTC time>-<random>.parquet``
+    atomically (hidden temporary file, then rename), so concurrent runs each keep their own
+    record. ``load`` returns the newest file's rows.
+    """
+
+    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        self._folder = PurePosixPath(filepath)
+        self._fs = fsspec.filesystem("file")
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._folder)}
+
+    def _files(self) -> list[str]:
+        found = self._fs.glob(str(self._folder / "*.parquet"))
+        return sorted(f for f in found if not PurePosixPath(f).name.startswith("."))
+
+    def _save(self, data: pd.DataFrame) -> None:
+        self._fs.makedirs(str(self._folder), exist_ok=True)
+        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = str(self._folder / f".tmp-{name}")
+        data.to_parquet(tmp, index=False)
+        self._fs.mv(tmp, str(self._folder / name))
+
+    def _load(self) -> pd.DataFrame:
+        files = self._files()
+        if not files:
+            raise DatasetError(f"No quarantine file in {self._folder}: nothing was rejected yet.")
+        return pd.read_parquet(files[-1])
+
+    def _exists(self) -> bool:
+        return bool(self._files())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import hypothesis.strategies as st
 import pandas as pd
@@ -60,6 +61,7 @@ def api(world):
     )
     with TestClient(create_app(service), raise_server_exceptions=False) as client:
         yield client, service, catalog
+    sys.stdout.write(f"\nfuzzed requests: {SEEN}\n")
     assert SEEN["requests"] >= 1_000, SEEN
 
 
