@@ -162,6 +162,23 @@ def adopt(
             [*tool, "check", "--select", "I", "--fix", "--quiet", "."], cwd=root, check=False
         )
         subprocess.run([*tool, "format", "--quiet", "."], cwd=root, check=True)
+        # the contract docs are generated from the (renamed) contracts package
+        package = names["contracts"]
+        subprocess.run(
+            [
+                uv,
+                "run",
+                "--quiet",
+                "--package",
+                package.replace("_", "-"),
+                "python",
+                "-m",
+                package,
+                "export",
+            ],
+            cwd=root,
+            check=True,
+        )
     return report
 
 

@@ -35,10 +35,20 @@ def run(cmd: list[str], cwd: Path, check: bool = True, **env: str) -> subprocess
 
 
 def checkout_copy(target: Path) -> Path:
-    """The files git tracks (and new ones it does not ignore), as a fresh clone would have."""
-    listed = run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT
-    ).stdout.splitlines()
+    """The files git tracks (and new ones it does not ignore), as a fresh clone would have;
+    outside a git checkout (a freshly generated monorepo), every file but environments and data."""
+    listing = run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, check=False
+    )
+    if listing.returncode != 0:
+        skip = {".venv", ".tools", "data", "site", "mlartifacts", "__pycache__", ".pytest_cache"}
+        listed = [
+            str(p.relative_to(ROOT))
+            for p in ROOT.rglob("*")
+            if p.is_file() and not skip & set(p.relative_to(ROOT).parts) and p.name != "mlflow.db"
+        ]
+    else:
+        listed = listing.stdout.splitlines()
     for name in listed:
         source = ROOT / name
         if source.is_file():
