@@ -174,7 +174,7 @@ class DecisionService:
         )
         ids = np.asarray(scores["transaction_id"], dtype=np.int64)
         event_time = rows.set_index("transaction_id")["event_time"].reindex(ids).to_numpy()
-        scored = Scored(log, ids, event_time, score)
+        scored = Scored(log, ids, event_time, score, decided)
         self.sink.record(scored)
         return scored
 
@@ -264,7 +264,6 @@ def create_app(service: DecisionService, poller: Poller | None = None) -> FastAP
         if explain and service.explainer and len(rows) <= service.limits.explain_max_rows:
             ordered = rows.set_index("transaction_id").loc[scored.transaction_id].reset_index()
             explanations = service.explainer.explain(model, ordered, scored.score)
-        decided = classify(scored.score, *service.thresholds)
         body = {
             "model_name": model.name,
             "model_version": model.version,
@@ -277,7 +276,7 @@ def create_app(service: DecisionService, poller: Poller | None = None) -> FastAP
                     "explanation": e,
                 }
                 for i, s, d, e in zip(
-                    scored.transaction_id, scored.score, decided, explanations, strict=True
+                    scored.transaction_id, scored.score, scored.decision, explanations, strict=True
                 )
             ],
         }

@@ -36,6 +36,7 @@ class Scored:
     transaction_id: np.ndarray
     event_time: np.ndarray
     score: np.ndarray
+    decision: np.ndarray
 
 
 class DecisionSink:
