@@ -35,6 +35,10 @@ def test_exchange_dataset_declares_its_contract(app, name, entry):
     assert validator["class"] == "shared_schemas.enforce.ContractValidator"
     assert validator["options"]["contract"].startswith("shared_schemas.")
     assert entry["type"] == "shared_schemas.exchange.ExchangeParquetDataset"
+    # the dataset checks every file's physical schema against the same contract
+    assert entry.get("contract") == validator["options"]["contract"], (
+        f"{app}: '{name}' must name its contract for the physical check too (`contract:`)"
+    )
     producer = "producer" in entry
     assert validator["on"] == (["save"] if producer else ["load"]), (
         f"{app}: '{name}' must be validated on {'save (it produces it)' if producer else 'load'}"

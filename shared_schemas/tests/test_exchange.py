@@ -1,5 +1,8 @@
 """The exchange dataset: partitions, idempotent overwrite, atomic publish, version stamps."""
 
+import os
+import time
+
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -8,7 +11,13 @@ from kedro.io import DataCatalog
 from kedro.io.core import DatasetError
 from kedro.validation import DataValidationError
 
-from shared_schemas.exchange import META_CONTRACT, ExchangeParquetDataset
+from shared_schemas.etl_to_ml import TransactionInstance
+from shared_schemas.exchange import (
+    META_CONTRACT,
+    ExchangeParquetDataset,
+    ExchangeSchemaError,
+    QuarantineDataset,
+)
 from shared_schemas.versioning import CONTRACT_VERSION, IncompatibleContractError
 
 
@@ -73,7 +82,7 @@ def test_crash_mid_save_leaves_previous_data_and_no_partial_file(tmp_path, insta
 
 
 def test_readers_refuse_incompatible_contract_versions(tmp_path, instances):
-    folder = tmp_path / "x" / "event_time=2025-06-03"
+    folder = tmp_path / "x" / "day=2025-06-03"
     folder.mkdir(parents=True)
     table = pa.Table.from_pandas(instances, preserve_index=False)
     pq.write_table(
@@ -127,11 +136,150 @@ def test_catalog_validation_refuses_bad_load(tmp_path, instances):
 
 
 def test_quarantine_keeps_one_file_per_save_even_at_the_same_instant(tmp_path, instances):
-    from shared_schemas.exchange import QuarantineDataset
-
     first, second = (QuarantineDataset(filepath=str(tmp_path / "q")) for _ in range(2))
     first.save(instances.head(1))
     second.save(instances)  # a concurrent run: its own file, nothing overwritten
     assert len(list((tmp_path / "q").glob("*.parquet"))) == 2
     assert not list((tmp_path / "q").glob(".tmp-*"))
     assert len(first.load()) == 2  # the newest
+
+
+# --- physical schema: what a reader refuses before it concatenates anything ----------------------
+def checked(path, **kwargs) -> ExchangeParquetDataset:
+    return dataset(path, contract="shared_schemas.etl_to_ml.TransactionInstance", **kwargs)
+
+
+def plant(root, day: str, frame: pd.DataFrame) -> None:
+    """A partition file written by hand (a tampered or foreign producer), stamped as ours."""
+    folder = root / f"day={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = {**(table.schema.metadata or {}), META_CONTRACT: CONTRACT_VERSION.encode()}
+    pq.write_table(table.replace_schema_metadata(meta), folder / "part-0.parquet")
+
+
+def two_days(instances) -> pd.DataFrame:
+    later = instances.assign(
+        transaction_id=[5, 6], event_time=instances["event_time"] + pd.Timedelta(days=1)
+    )
+    return pd.concat([instances, later], ignore_index=True)
+
+
+def test_a_partition_of_text_amounts_is_refused_by_name(tmp_path, instances):
+    ds = checked(tmp_path / "x")
+    ds.save(two_days(instances))
+    tampered = instances.assign(amount=instances["amount"].astype(str))
+    plant(tmp_path / "x", "2025-06-04", tampered)
+    # pyarrow alone casts the text to numbers, taking the first file's schema
+    assert pd.read_parquet(tmp_path / "x")["amount"].notna().all()
+    with pytest.raises(ExchangeSchemaError) as info:
+        ds.load()
+    message = str(info.value)
+    assert "1 of 2 file(s)" in message and "TransactionInstance contract" in message
+    assert "day=2025-06-04/part-0.parquet: column 'amount' is string, expected float64" in message
+    assert "nothing was loaded" in message
+
+
+def test_a_missing_column_is_reported_as_missing_not_as_nulls(tmp_path, instances):
+    ds = checked(tmp_path / "x")
+    ds.save(instances)
+    plant(tmp_path / "x", "2025-06-04", instances.drop(columns="amount"))
+    with pytest.raises(ExchangeSchemaError, match=r"day=2025-06-04/part-0.parquet: missing column"):
+        ds.load()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda f: f.assign(event_time=f["event_time"].dt.tz_localize("Europe/Paris")),
+            "column 'event_time' is timestamp[us, tz=Europe/Paris], expected timestamp (naive UTC)",
+        ),
+        (lambda f: f.assign(card_id=[None, 7.0]), "column 'card_id' is double, expected int64"),
+        (
+            lambda f: f.assign(merchant_category=[None, "grocery"]),
+            "column 'merchant_category' holds 1 null(s), the contract forbids nulls",
+        ),
+        (
+            lambda f: f.assign(is_foreign=f["is_foreign"].astype(int)),
+            "column 'is_foreign' is int64, expected bool",
+        ),
+        (lambda f: f.assign(extra=1), "unexpected column(s) (the contract is strict): extra"),
+    ],
+    ids=["tz-aware", "float ids", "nulls", "int as bool", "extra column"],
+)
+def test_every_physical_mismatch_is_named(tmp_path, instances, change, expected):
+    plant(tmp_path / "x", "2025-06-03", change(instances))
+    with pytest.raises(ExchangeSchemaError) as info:
+        checked(tmp_path / "x").load()
+    assert expected in str(info.value)
+
+
+def test_lossless_widenings_are_still_read(tmp_path, instances):
+    """Another engine's writer (int32 counts, float32 amounts, ms timestamps) reads as ours."""
+    table = pa.Table.from_pandas(instances, preserve_index=False)
+    widened = table.cast(
+        pa.schema(
+            [
+                pa.field(
+                    f.name,
+                    pa.int32()
+                    if f.name == "tx_count_1h"
+                    else pa.timestamp("ms")
+                    if f.name == "event_time"
+                    else pa.string()
+                    if pa.types.is_large_string(f.type)
+                    else f.type,
+                )
+                for f in table.schema
+            ]
+        )
+    )
+    folder = tmp_path / "x" / "day=2025-06-03"
+    folder.mkdir(parents=True)
+    meta = {META_CONTRACT: CONTRACT_VERSION.encode()}
+    pq.write_table(widened.replace_schema_metadata(meta), folder / "part-0.parquet")
+    loaded = checked(tmp_path / "x").load()
+    assert str(loaded["tx_count_1h"].dtype) == "int64"
+    TransactionInstance.validate(loaded)
+
+
+def test_the_exchange_reads_with_plain_pandas_and_pyarrow(tmp_path, instances):
+    ds = checked(tmp_path / "x")
+    ds.save(two_days(instances))
+    plain = pd.read_parquet(tmp_path / "x")  # the one-liner in docs/architecture.md
+    assert sorted(plain["transaction_id"]) == [5, 6, 1001, 1002]
+    assert sorted(plain["day"].astype(str).unique()) == ["2025-06-03", "2025-06-04"]
+    assert str(plain["event_time"].dtype).startswith("datetime64")
+
+
+def test_the_old_layout_is_named_instead_of_reported_empty(tmp_path, instances):
+    folder = tmp_path / "x" / "event_time=2025-06-03"
+    folder.mkdir(parents=True)
+    instances.to_parquet(folder / "part-0.parquet")
+    with pytest.raises(DatasetError, match="old layout 'event_time=YYYY-MM-DD'"):
+        checked(tmp_path / "x").load()
+
+
+def age(path, hours: float) -> None:
+    past = time.time() - hours * 3600
+    os.utime(path, (past, past))
+
+
+def test_the_next_publish_sweeps_temp_files_of_dead_runs_only(tmp_path, instances):
+    ds = checked(tmp_path / "x")
+    ds.save(instances)
+    folder = tmp_path / "x" / "day=2025-06-03"
+    dead, writing = folder / ".tmp-dead.parquet", folder / ".tmp-writing.parquet"
+    dead.write_bytes(b"x" * 1000)
+    writing.write_bytes(b"x" * 1000)
+    age(dead, 2)  # a run killed two hours ago; `writing` belongs to a run still at work
+    ds.save(instances)
+    assert not dead.exists() and writing.exists()
+    quarantine = QuarantineDataset(filepath=str(tmp_path / "q"))
+    quarantine.save(instances)
+    stale = tmp_path / "q" / ".tmp-dead.parquet"
+    stale.write_bytes(b"x")
+    age(stale, 2)
+    quarantine.save(instances)
+    assert not stale.exists()
