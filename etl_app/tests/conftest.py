@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-import yaml
 
 APP = Path(__file__).resolve().parents[1]
 
@@ -9,7 +8,10 @@ APP = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def sim_params() -> dict:
     """The shipped simulator parameters, scaled down: same world, fewer customers and days."""
-    params = yaml.safe_load((APP / "conf/base/parameters_simulate.yml").read_text())["simulate"]
+    from kedro.config import OmegaConfigLoader
+
+    loader = OmegaConfigLoader(str(APP / "conf"), base_env="base", default_run_env="base")
+    params = loader["parameters"]["simulate"]
     return {**params, "n_customers": 600, "n_merchants": 300, "days": 45}
 
 

@@ -1,9 +1,13 @@
 """Session smoke test: the real `kedro run` of each etl_app pipeline on a small world."""
 
+import hashlib
+import json
 import sqlite3
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
@@ -65,10 +69,25 @@ def test_etl_publishes_contract_valid_exchange_data_idempotently(project):
     stamp = instances.file_metadata()[0]
     assert stamp["producer"].startswith("etl-app==")
 
+    digests = content_digests(instances)
     kedro_run(project, "etl_instances", WINDOW)  # same window again
     again = instances.load()
     assert again["transaction_id"].is_unique
-    pd.testing.assert_frame_equal(first, again)
+    pd.testing.assert_frame_equal(first, again, check_exact=True)
+    # every published file holds the same data to the bit; only the write-time stamp differs
+    assert content_digests(instances) == digests
+
+
+def content_digests(dataset: ExchangeParquetDataset) -> dict[str, str]:
+    """Per published file: a digest of its data (schema and values, without file metadata)."""
+    out = {}
+    for path in dataset._files():
+        table = pq.read_table(path).replace_schema_metadata(None)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        out[Path(path).parent.name] = hashlib.sha256(sink.getvalue()).hexdigest()
+    return out
 
 
 def test_source_rows_in_equal_rows_out_plus_quarantined(project):
@@ -81,6 +100,10 @@ def test_source_rows_in_equal_rows_out_plus_quarantined(project):
         con.execute(
             "INSERT INTO transactions VALUES (999999, NULL, 1, 10.0, '2025-02-11 10:00:00')"
         )
+        con.execute(  # the same payments extracted twice: harmless, deduplicated
+            "INSERT INTO transactions SELECT * FROM transactions "
+            "WHERE event_time >= '2025-02-20' AND amount > 0 LIMIT 2"
+        )
         in_window = con.execute(
             "SELECT COUNT(*) FROM transactions WHERE event_time >= '2025-02-01' "
             "AND event_time < '2025-03-02'"
@@ -91,10 +114,18 @@ def test_source_rows_in_equal_rows_out_plus_quarantined(project):
         runs = project / "data/08_reporting/quarantine/instances"
         quarantine = sorted(runs.glob("*.parquet"))[-1]
         rejected = pd.read_parquet(quarantine)
-        assert in_window == published + len(rejected)
-        # the 3 duplicated ids (both copies) and the row with no card
+        report = json.loads(
+            (project / "data/08_reporting/instances_quality_report.json").read_text()
+        )
+        assert report["exact_duplicates_dropped"] == 2
+        assert in_window == published + len(rejected) + 2
+        # the 3 ids whose copies conflict (both copies: nobody knows which is true), no card
         assert len(rejected) == 7
-        assert rejected["failed_checks"].str.contains("field_uniqueness").sum() == 6
+        assert rejected["failed_checks"].str.contains("conflicting_duplicate").sum() == 6
     finally:
         with sqlite3.connect(db) as con:
             con.execute("DELETE FROM transactions WHERE amount < 0 OR card_id IS NULL")
+            con.execute(
+                "DELETE FROM transactions WHERE rowid NOT IN "
+                "(SELECT MIN(rowid) FROM transactions GROUP BY transaction_id)"
+            )

@@ -1,12 +1,27 @@
+import duckdb
 import pandas as pd
 import pytest
 
-from etl_app.pipelines.etl_instances.nodes import build_point_in_time_features, split_instances
+from etl_app.pipelines.etl_instances.features import feature_sql
+from etl_app.pipelines.etl_instances.nodes import (
+    build_point_in_time_features,
+    screen_payments,
+    split_instances,
+)
 from shared_schemas.etl_to_ml import TransactionInstance
 from shared_schemas.quarantine import RejectRatioExceeded
 from tests.conftest import chargebacks_frame, payments_frame
 
-PARAMS = {"lookback_days": 60, "max_reject_ratio": 0.5}
+BOUNDS = {"earliest": "2025-01-01", "clock": "2025-12-31", "clock_tolerance_minutes": 10}
+PARAMS = {"lookback_days": 60, "max_reject_ratio": 0.5, "event_time": BOUNDS}
+
+
+def etl(window, history, chargebacks, params=PARAMS):
+    """The etl_instances nodes in order: (published rows, quarantined rows, report, features)."""
+    payments, cbs, screened_out, counts = screen_payments(window, history, chargebacks, params)
+    features = build_point_in_time_features(payments, cbs, params)
+    valid, rejected, report = split_instances(features, screened_out, counts, params)
+    return valid, rejected, report, features
 
 
 def features_for(payments, chargebacks, start, end, lookback_days=60):
@@ -14,9 +29,7 @@ def features_for(payments, chargebacks, start, end, lookback_days=60):
     window = payments[(t >= start) & (t < end)]
     history = payments[(t >= start - pd.Timedelta(days=lookback_days)) & (t < start)]
     cbs = chargebacks[pd.to_datetime(chargebacks["received_at"]) < end]
-    return build_point_in_time_features(
-        window, history, cbs, {**PARAMS, "lookback_days": lookback_days}
-    )
+    return etl(window, history, cbs, {**PARAMS, "lookback_days": lookback_days})[3]
 
 
 def card_history() -> pd.DataFrame:
@@ -43,7 +56,9 @@ def card_history() -> pd.DataFrame:
 
 
 def test_features_use_only_strictly_earlier_payments():
-    cbs = pd.DataFrame({"merchant_id": [1], "received_at": pd.to_datetime(["2025-03-01 11:00"])})
+    cbs = pd.DataFrame(
+        {"transaction_id": [99], "merchant_id": [1], "received_at": ["2025-03-01 11:00"]}
+    )
     f = features_for(card_history(), cbs, pd.Timestamp("2025-03-01"), pd.Timestamp("2025-03-03"))
     f = f.set_index("transaction_id")
     assert f["tx_count_1h"].tolist() == [0, 1, 2, 0, 0]
@@ -90,7 +105,7 @@ def test_window_boundaries_do_not_change_features(world):
     pd.testing.assert_frame_equal(overlap, two.reset_index(drop=True))
 
 
-def test_bad_source_rows_are_quarantined_and_none_lost(world):
+def corrupted_window(world) -> pd.DataFrame:
     payments = payments_frame(world)
     window = payments[payments["event_time"] >= "2025-02-01"].head(2000).astype(object)
     window.iloc[0, window.columns.get_loc("amount")] = -12.0
@@ -100,28 +115,117 @@ def test_bad_source_rows_are_quarantined_and_none_lost(world):
     window.iloc[4, window.columns.get_loc("amount")] = "12,50"
     window.iloc[5, window.columns.get_loc("amount")] = 1e12  # over MAX_AMOUNT
     window.iloc[6, window.columns.get_loc("card_id")] = "abc"  # wrong type
-    duplicate = window.iloc[[7]]
-    window = pd.concat([window, duplicate], ignore_index=True)
-    f = build_point_in_time_features(window, payments.head(0), chargebacks_frame(world), PARAMS)
-    assert len(f) == len(window)  # one feature row per extracted payment
-    valid, rejected, report = split_instances(f, PARAMS)
-    assert report["rows_in"] == len(window) == len(valid) + len(rejected)
-    assert report["rows_quarantined"] == 9  # 7 corrupted rows + both copies of the duplicate
+    window.iloc[7, window.columns.get_loc("event_time")] = "1970-01-01 00:00:00"
+    window.iloc[8, window.columns.get_loc("event_time")] = "2100-01-01 00:00:00"
+    return window
+
+
+def test_bad_source_rows_are_quarantined_and_none_lost(world):
+    window = corrupted_window(world)
+    exact_copy = window.iloc[[20]]
+    conflicting = window.iloc[[30]].assign(amount=999.0)  # same id, other content
+    window = pd.concat([window, exact_copy, conflicting], ignore_index=True)
+    valid, rejected, report, _ = etl(window, window.head(0), chargebacks_frame(world))
+    assert report["exact_duplicates_dropped"] == 1
+    assert report["rows_in"] == len(window) - 1 == len(valid) + len(rejected)
+    # 9 corrupted rows + both rows claiming transaction 30's id
+    assert report["rows_quarantined"] == 11
+    assert window.iloc[20]["transaction_id"] in set(valid["transaction_id"])  # the original
     checks = ";".join(rejected["failed_checks"])
     for expected in (
         "amount:greater_than_or_equal_to",
         "amount:less_than_or_equal_to",
         "card_id:",
         "merchant_category:isin",
-        "event_time:",
-        "transaction_id:field_uniqueness",
+        "event_time:coerce_dtype",
+        "event_time:plausible_event_time",
+        "transaction_id:conflicting_duplicate",
     ):
         assert expected in checks
+    assert report["failures_by_check"]["event_time:plausible_event_time"] == 2
+    # rejected rows keep what the source sent, as text
+    assert {"12,50", "abc", "not a time", "1970-01-01 00:00:00"} <= set(
+        rejected.astype(str).stack()
+    )
+
+
+def test_quarantined_rows_feed_no_feature(world):
+    """Features of the good payments are the same with or without the bad rows beside them."""
+    clean = payments_frame(world)
+    clean = clean[clean["event_time"] >= "2025-02-01"].head(3000)
+    target = clean.iloc[100]  # pile bad rows onto this payment's card and merchant
+    bad = pd.DataFrame([target] * 6).astype(object)
+    bad["transaction_id"] = [10**9 + i for i in range(6)]
+    bad["event_time"] = target["event_time"] - pd.Timedelta(minutes=5)
+    bad.iloc[0, bad.columns.get_loc("merchant_category")] = "casino"
+    bad.iloc[1, bad.columns.get_loc("amount")] = 1e12
+    bad.iloc[2, bad.columns.get_loc("event_time")] = "1970-01-01"
+    bad.iloc[3, bad.columns.get_loc("merchant_country")] = "usa"
+    bad.iloc[4:6, bad.columns.get_loc("transaction_id")] = 10**9 + 99  # conflicting pair
+    bad.iloc[5, bad.columns.get_loc("amount")] = 1.0
+    cbs = chargebacks_frame(world)
+    alone, _, _, _ = etl(clean, clean.head(0), cbs)
+    mixed, rejected, report, _ = etl(pd.concat([clean, bad]), clean.head(0), cbs)
+    assert report["rows_quarantined"] == len(rejected) == 6
+    pd.testing.assert_frame_equal(alone, mixed, check_exact=True)
+
+
+def test_timestamps_in_any_iso_form_are_normalised_to_naive_utc(world):
+    payments = payments_frame(world)
+    window = payments[payments["event_time"] >= "2025-02-01"].head(50).astype(object)
+    plain = window.copy()
+    plain["event_time"] = pd.to_datetime(plain["event_time"]).dt.strftime("%Y-%m-%d %H:%M:%S")
+    offsets = plain.copy()
+    utc = pd.to_datetime(plain["event_time"])
+    offsets.iloc[0, offsets.columns.get_loc("event_time")] = (
+        utc.iloc[0] + pd.Timedelta(hours=5)
+    ).strftime("%Y-%m-%d %H:%M:%S+05:00")
+    offsets.iloc[1, offsets.columns.get_loc("event_time")] = utc.iloc[1].strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    offsets.iloc[2, offsets.columns.get_loc("event_time")] = (
+        utc.iloc[2] - pd.Timedelta(hours=3)
+    ).isoformat() + "-03:00"
+    cbs = chargebacks_frame(world)
+    expected, _, _, _ = etl(plain, plain.head(0), cbs)
+    valid, rejected, _, _ = etl(offsets, offsets.head(0), cbs)
+    assert rejected.empty
+    assert str(valid["event_time"].dtype).startswith("datetime64")
+    assert valid["event_time"].dt.tz is None
+    pd.testing.assert_frame_equal(valid, expected, check_exact=True)
+
+
+def test_features_are_the_same_bits_whatever_the_threads_or_row_order(world):
+    payments, chargebacks = payments_frame(world), chargebacks_frame(world)
+    screened, cbs, _, _ = screen_payments(
+        payments[payments["event_time"] >= "2025-01-20"],
+        payments[payments["event_time"] < "2025-01-20"],
+        chargebacks,
+        PARAMS,
+    )
+    screened = screened.reset_index(drop=True)
+    screened.insert(0, "_row", range(len(screened)))
+
+    def run(frame, threads):
+        with duckdb.connect() as con:
+            con.execute(f"SET threads = {threads}")
+            con.register("payments", frame)
+            con.register("chargebacks", cbs)
+            return con.sql(feature_sql(60)).df().sort_values("_row", ignore_index=True)
+
+    one = run(screened, 1)
+    shuffled = screened.sample(frac=1.0, random_state=7)
+    for other in (run(screened, 4), run(shuffled, 4), run(shuffled, 2)):
+        pd.testing.assert_frame_equal(one, other, check_exact=True)
+    # money is exact: a sum of cents, not of binary fractions
+    cents = (one["amount_sum_7d"] * 100).round()
+    assert ((cents / 100.0) == one["amount_sum_7d"]).all()
 
 
 def test_too_many_bad_rows_fail_the_run(world):
     payments = payments_frame(world)
     window = payments.head(100).assign(amount=-1.0)
-    f = build_point_in_time_features(window, payments.head(0), chargebacks_frame(world), PARAMS)
     with pytest.raises(RejectRatioExceeded, match="nothing was published"):
-        split_instances(f, {"max_reject_ratio": 0.01})
+        etl(
+            window, payments.head(0), chargebacks_frame(world), {**PARAMS, "max_reject_ratio": 0.01}
+        )

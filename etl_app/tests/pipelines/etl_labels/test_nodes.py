@@ -3,7 +3,8 @@ import pandas as pd
 from etl_app.pipelines.etl_labels.nodes import build_labels, split_labels
 from shared_schemas.etl_to_ml import FraudLabel
 
-PARAMS = {"as_of": "2025-03-01", "maturity_days": 30, "max_reject_ratio": 0.0}
+BOUNDS = {"earliest": "2025-01-01", "clock": "2025-12-31", "clock_tolerance_minutes": 10}
+PARAMS = {"as_of": "2025-03-01", "maturity_days": 30, "max_reject_ratio": 0.0, "event_time": BOUNDS}
 
 
 def payments() -> pd.DataFrame:
@@ -61,6 +62,19 @@ def test_invalid_label_rows_are_quarantined():
     rows = payments().astype({"event_time": object})
     rows.loc[0, "event_time"] = "garbage"
     labels = build_labels(rows, chargebacks(), PARAMS)
-    valid, rejected, report = split_labels(labels, {"max_reject_ratio": 0.5})
+    valid, rejected, report = split_labels(labels, {**PARAMS, "max_reject_ratio": 0.5})
     assert report["rows_in"] == len(valid) + len(rejected)
     assert list(rejected["transaction_id"]) == ["1"]
+
+
+def test_labels_of_implausible_or_offset_times_are_quarantined_or_normalised():
+    rows = payments().astype({"event_time": object})
+    first = pd.Timestamp(rows.loc[1, "event_time"])
+    rows.loc[0, "event_time"] = "1970-01-01 00:00:00"  # matured long ago, but impossible
+    rows.loc[1, "event_time"] = (first + pd.Timedelta(hours=2)).isoformat() + "+02:00"
+    labels = build_labels(rows, chargebacks(), PARAMS)
+    valid, rejected, report = split_labels(labels, {**PARAMS, "max_reject_ratio": 0.5})
+    assert list(rejected["transaction_id"]) == [str(rows.loc[0, "transaction_id"])]
+    assert report["failures_by_check"] == {"event_time:plausible_event_time": 1}
+    normalised = valid.set_index("transaction_id").loc[rows.loc[1, "transaction_id"]]
+    assert normalised["event_time"] == first

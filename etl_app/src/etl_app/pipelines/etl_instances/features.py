@@ -2,10 +2,15 @@
 
 Every window frame is ``RANGE BETWEEN <n> PRECEDING AND 1 PRECEDING`` over integer epoch seconds:
 it sees only rows strictly before the payment, so a feature can never depend on anything that
-happened at or after the payment's own time. Aggregates count only *usable* rows (ids, time and
-an amount within the contract's range present): a broken source row is quarantined and never
-leaks into the features of the card's or merchant's other payments. The SQL uses only standard
-window functions, so the same text runs on DuckDB (default engine) and Spark SQL.
+happened at or after the payment's own time. The input holds only payments that passed source
+screening (:mod:`etl_app.pipelines.source`): a broken or quarantined row never reaches this
+query, so it cannot leak into the features of the card's or merchant's other payments.
+
+Every value is exact, whatever the engine, the thread count or the order rows are summed in:
+money is summed in whole cents (BIGINT) and divided once, the amount-to-median ratio divides
+whole cents by a median of whole cents, times are whole epoch seconds. Two runs over the same
+source give the same bits. The SQL uses only standard window functions, so the same text runs on
+DuckDB (default engine) and Spark SQL.
 
 Input relations:
   ``payments``    one row per payment: _row, in_window, transaction_id, card_id, customer_id,
@@ -14,8 +19,6 @@ Input relations:
 """
 
 from __future__ import annotations
-
-from shared_schemas.etl_to_ml import MAX_AMOUNT
 
 HOUR = 3_600
 DAY = 86_400
@@ -31,32 +34,22 @@ WITH tx AS (
     SELECT
         *,
         CAST(FLOOR(epoch(event_time)) AS BIGINT) AS ts,  -- whole seconds, truncated on every engine
-        -- a broken source row is quarantined, and must not feed other payments' features either
-        (transaction_id IS NOT NULL AND card_id IS NOT NULL AND merchant_id IS NOT NULL
-         AND event_time IS NOT NULL AND amount IS NOT NULL
-         AND amount >= 0 AND amount <= {MAX_AMOUNT}) AS usable
+        CAST(ROUND(amount * 100) AS BIGINT) AS cents  -- exact sums, in any order
     FROM payments
-),
-usable_tx AS (
-    SELECT
-        *,
-        CASE WHEN usable THEN 1 END AS one,
-        CASE WHEN usable THEN amount END AS usable_amount,
-        CASE WHEN usable THEN ts END AS usable_ts
-    FROM tx
 ),
 card_features AS (
     SELECT
         _row,
-        COUNT(one) OVER w1h AS tx_count_1h,
-        COUNT(one) OVER w24h AS tx_count_24h,
-        COUNT(one) OVER w7d AS tx_count_7d,
-        COALESCE(SUM(usable_amount) OVER w1h, 0.0) AS amount_sum_1h,
-        COALESCE(SUM(usable_amount) OVER w24h, 0.0) AS amount_sum_24h,
-        COALESCE(SUM(usable_amount) OVER w7d, 0.0) AS amount_sum_7d,
-        CAST(ts - MAX(usable_ts) OVER wlb AS DOUBLE) AS seconds_since_prev_tx,
-        amount / NULLIF(MEDIAN(usable_amount) OVER wlb, 0.0) AS amount_to_median_ratio
-    FROM usable_tx
+        COUNT(*) OVER w1h AS tx_count_1h,
+        COUNT(*) OVER w24h AS tx_count_24h,
+        COUNT(*) OVER w7d AS tx_count_7d,
+        COALESCE(SUM(cents) OVER w1h, 0) / 100.0 AS amount_sum_1h,
+        COALESCE(SUM(cents) OVER w24h, 0) / 100.0 AS amount_sum_24h,
+        COALESCE(SUM(cents) OVER w7d, 0) / 100.0 AS amount_sum_7d,
+        CAST(ts - MAX(ts) OVER wlb AS DOUBLE) AS seconds_since_prev_tx,
+        -- in cents: the median of integers (halves at most) is exact on both engines
+        cents / NULLIF(MEDIAN(cents) OVER wlb, 0.0) AS amount_to_median_ratio
+    FROM tx
     WINDOW
         w1h AS ({card.format(HOUR)}),
         w24h AS ({card.format(DAY)}),
@@ -66,18 +59,18 @@ card_features AS (
 novelty AS (
     SELECT
         _row,
-        COUNT(one) OVER (
+        COUNT(*) OVER (
             PARTITION BY card_id, merchant_id ORDER BY ts
             RANGE BETWEEN {lookback} PRECEDING AND 1 PRECEDING
         ) = 0 AS is_new_merchant,
-        COUNT(one) OVER (
+        COUNT(*) OVER (
             PARTITION BY card_id, merchant_country ORDER BY ts
             RANGE BETWEEN {lookback} PRECEDING AND 1 PRECEDING
         ) = 0 AS is_new_country
-    FROM usable_tx
+    FROM tx
 ),
 merchant_events AS (
-    SELECT _row, merchant_id, ts, CASE WHEN usable THEN 1 ELSE 0 END AS is_tx, 0 AS is_cb
+    SELECT _row, merchant_id, ts, 1 AS is_tx, 0 AS is_cb
     FROM tx
     UNION ALL
     SELECT NULL AS _row, merchant_id, CAST(FLOOR(epoch(received_at)) AS BIGINT) AS ts, 0, 1

@@ -7,89 +7,120 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pandera.pandas as pa
 
 from etl_app.pipelines.etl_instances.features import feature_sql
 from etl_app.pipelines.quality import split_for_publication
+from etl_app.pipelines.source import (
+    PAYMENT_COLUMNS,
+    EventTimeBounds,
+    screen_rows,
+    source_payment_schema,
+    utc_naive,
+)
 from shared_schemas.etl_to_ml import TransactionInstance
 
 logger = logging.getLogger(__name__)
 
-PAYMENT_COLUMNS = [
-    "transaction_id",
-    "card_id",
-    "customer_id",
-    "merchant_id",
-    "amount",
-    "event_time",
-    "merchant_category",
-    "merchant_country",
-    "home_country",
-]
 
-
-def _typed_payments(raw: pd.DataFrame, in_window: bool) -> pd.DataFrame:
-    """Parse what the source returned; unparseable values become nulls the contract rejects."""
-    out = pd.DataFrame(index=raw.index)
-    for col in ("transaction_id", "card_id", "customer_id", "merchant_id"):
-        out[col] = pd.to_numeric(raw[col], errors="coerce").astype("Int64")
-    out["amount"] = pd.to_numeric(raw["amount"], errors="coerce").astype("float64")
-    out["event_time"] = pd.to_datetime(raw["event_time"], errors="coerce", format="mixed")
-    for col in ("merchant_category", "merchant_country", "home_country"):
-        out[col] = raw[col].astype("string")
-    out["in_window"] = in_window
-    return out
-
-
-def build_point_in_time_features(
+def screen_payments(
     window_payments: pd.DataFrame,
     history_payments: pd.DataFrame,
     chargebacks: pd.DataFrame,
     params: dict[str, Any],
-) -> pd.DataFrame:
-    """Features of every payment in the window, computed from what was known before it.
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """Decide what may feed features *before* computing any: (payments, chargebacks, rejected
+    window rows, counts).
 
-    ``history_payments`` (the lookback before the window) and ``chargebacks`` (received before
-    the window end) only feed the features; exactly one output row is produced per row of
-    ``window_payments``, in the same order, so no payment can disappear here.
+    ``payments`` holds the usable window and history rows, typed, with ``in_window``. Rejected
+    window rows go to quarantine with their failed checks; rejected history rows were (or will
+    be) quarantined by the run of their own window and are only counted here. Chargebacks of a
+    rejected payment are dropped too: nothing quarantined contributes to any feature.
     """
-    payments = pd.concat(
-        [_typed_payments(window_payments, True), _typed_payments(history_payments, False)],
+    schema = source_payment_schema(EventTimeBounds.from_params(params["event_time"]))
+    schema = schema.add_columns({"in_window": pa.Column(bool)})
+    raw = pd.concat(
+        [
+            window_payments.reindex(columns=PAYMENT_COLUMNS).assign(in_window=True),
+            history_payments.reindex(columns=PAYMENT_COLUMNS).assign(in_window=False),
+        ],
         ignore_index=True,
     )
-    payments.insert(0, "_row", range(len(payments)))
+    raw["event_time"] = utc_naive(raw["event_time"])
+    payments, rejected, copies = screen_rows(raw, schema)
+    in_window = rejected["in_window"].eq("True")
+    rejected_ids = set(pd.to_numeric(rejected["transaction_id"], errors="coerce").dropna())
     cbs = pd.DataFrame(
         {
-            "merchant_id": pd.to_numeric(chargebacks["merchant_id"], errors="coerce").astype(
-                "Int64"
-            ),
-            "received_at": pd.to_datetime(
-                chargebacks["received_at"], errors="coerce", format="mixed"
-            ),
+            "transaction_id": pd.to_numeric(chargebacks["transaction_id"], errors="coerce"),
+            "merchant_id": pd.to_numeric(chargebacks["merchant_id"], errors="coerce"),
+            "received_at": pd.to_datetime(utc_naive(chargebacks["received_at"]), errors="coerce"),
         }
     ).dropna()
+    usable_cbs = cbs[~cbs["transaction_id"].isin(rejected_ids)]
+    counts = {
+        "exact_duplicates_dropped": copies,
+        "history_rows_rejected": int((~in_window).sum()),
+        "chargebacks_dropped": len(chargebacks) - len(usable_cbs),
+    }
+    logger.info(
+        "Screened %d window and %d history payments: %d usable, %d window rows to quarantine, "
+        "%d exact duplicate(s) dropped, %d history row(s) and %d chargeback(s) left out",
+        len(window_payments),
+        len(history_payments),
+        len(payments),
+        int(in_window.sum()),
+        copies,
+        counts["history_rows_rejected"],
+        counts["chargebacks_dropped"],
+    )
+    return (
+        payments,
+        usable_cbs[["merchant_id", "received_at"]].astype({"merchant_id": "int64"}),
+        rejected[in_window].drop(columns="in_window").reset_index(drop=True),
+        counts,
+    )
+
+
+def build_point_in_time_features(
+    payments: pd.DataFrame, chargebacks: pd.DataFrame, params: dict[str, Any]
+) -> pd.DataFrame:
+    """Features of every screened window payment, computed from what was known before it.
+
+    History payments (``in_window`` false: the lookback before the window) and ``chargebacks``
+    (received before the window end) only feed the features; exactly one output row is produced
+    per window payment, in order, so no payment can disappear here.
+    """
+    payments = payments.reset_index(drop=True)
+    payments.insert(0, "_row", range(len(payments)))
+    n_window = int(payments["in_window"].sum())
     if params.get("engine", "duckdb") == "spark":
         from etl_app.pipelines.etl_instances.spark_engine import spark_features  # noqa: PLC0415
 
-        logger.info("Computing features with Spark SQL for %d payments", len(window_payments))
-        return spark_features(payments, cbs, params["lookback_days"])
+        logger.info("Computing features with Spark SQL for %d payments", n_window)
+        return spark_features(payments, chargebacks, params["lookback_days"])
     with duckdb.connect() as con:
         con.register("payments", payments)
-        con.register("chargebacks", cbs)
+        con.register("chargebacks", chargebacks)
         features = con.sql(feature_sql(params["lookback_days"])).df()
     features = features.drop(columns="_row")
     logger.info(
         "Built point-in-time features for %d payments (%d history rows, %d chargebacks)",
         len(features),
-        len(history_payments),
-        len(cbs),
+        len(payments) - n_window,
+        len(chargebacks),
     )
     return features
 
 
 def split_instances(
-    features: pd.DataFrame, params: dict[str, Any]
+    features: pd.DataFrame,
+    screened_out: pd.DataFrame,
+    screening: dict[str, int],
+    params: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Valid rows go to the exchange, invalid ones to quarantine with their failed checks.
+    """Valid rows go to the exchange; rows refused by screening or by the contract go to
+    quarantine with their failed checks.
 
     With the Spark engine the features arrive as a Spark DataFrame; the contract is checked on
     the pandas side of the boundary, in the same order as the default engine's rows.
@@ -98,4 +129,10 @@ def split_instances(
         features = features.toPandas().sort_values("_row", ignore_index=True)
     if "_row" in features:
         features = features.drop(columns="_row")
-    return split_for_publication(features, TransactionInstance, params["max_reject_ratio"])
+    return split_for_publication(
+        features,
+        TransactionInstance,
+        params["max_reject_ratio"],
+        screened_out=screened_out,
+        counts=screening,
+    )

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from etl_app.pipelines.quality import split_for_publication
+from etl_app.pipelines.source import EventTimeBounds, utc_naive, with_plausible_event_time
 from shared_schemas.etl_to_ml import FraudLabel
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ def build_labels(
     tx = pd.DataFrame(
         {
             "transaction_id": pd.to_numeric(payments["transaction_id"], errors="coerce"),
-            "event_time": pd.to_datetime(payments["event_time"], errors="coerce", format="mixed"),
+            "event_time": pd.to_datetime(utc_naive(payments["event_time"]), errors="coerce"),
         }
     )
     first_cb = (
@@ -35,7 +36,7 @@ def build_labels(
             {
                 "transaction_id": pd.to_numeric(chargebacks["transaction_id"], errors="coerce"),
                 "received_at": pd.to_datetime(
-                    chargebacks["received_at"], errors="coerce", format="mixed"
+                    utc_naive(chargebacks["received_at"]), errors="coerce"
                 ),
             }
         )
@@ -74,5 +75,11 @@ def build_labels(
 def split_labels(
     labels: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Valid rows go to the exchange, invalid ones to quarantine with their failed checks."""
-    return split_for_publication(labels, FraudLabel, params["max_reject_ratio"])
+    """Valid rows go to the exchange, invalid ones to quarantine with their failed checks.
+
+    Besides the contract, a label's event time must be plausible for the source system, as an
+    instance's must (:class:`~etl_app.pipelines.source.EventTimeBounds`).
+    """
+    bounds = EventTimeBounds.from_params(params["event_time"])
+    schema = with_plausible_event_time(FraudLabel.to_schema(), bounds)
+    return split_for_publication(labels, schema, params["max_reject_ratio"])
