@@ -6,39 +6,12 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from scripts.loop import loop_steps, run_steps
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
 from shared_schemas.exchange import ExchangeParquetDataset
 from shared_schemas.ml_to_user import FraudDecision, PredictionLog
 from shared_schemas.monitoring import MonitoringReport, PromotionDecision
-from shared_schemas.testing import isolated_app, isolated_env
-
-ROOT = Path(__file__).resolve().parents[1]
-SMALL = {
-    "simulate": {"simulate.n_customers": 1500, "simulate.n_merchants": 500},
-    "training": {
-        "training.model.hist_gradient_boosting.max_iter": 60,
-        "evaluation.importance_sample": 2000,
-    },
-}
-
-
-def checkout_state() -> dict[str, float]:
-    """Modification times of everything a leaking run would touch in this checkout."""
-    paths = [ROOT / "mlflow.db", *ROOT.glob("data/exchange/**/*"), *ROOT.glob("*/data/0*/**/*")]
-    return {str(p): p.stat().st_mtime for p in paths if p.exists()}
-
-
-@pytest.fixture(scope="module")
-def loop(tmp_path_factory):
-    root = tmp_path_factory.mktemp("monorepo")
-    for app in ("etl_app", "ml_app", "user_app"):
-        isolated_app(ROOT / app, root)
-    before = checkout_state()
-    run_steps(
-        loop_steps(SMALL), root=root, log_dir=root / "logs", env=isolated_env(root), echo=False
-    )
-    return root, before
+from shared_schemas.pytest_user_state import fingerprint
+from tests.conftest import ROOT
 
 
 def load(root: Path, name: str, partition_by: str = "event_time"):
@@ -83,6 +56,6 @@ def test_decisions_reference_the_registered_champion(loop):
 @pytest.mark.slow
 def test_nothing_was_written_outside_the_temporary_root(loop):
     root, before = loop
-    assert checkout_state() == before
+    assert fingerprint(ROOT) == before
     assert (root / "source_system.db").is_file()
     assert any((root / "mlartifacts").rglob("MLmodel"))

@@ -49,6 +49,22 @@ def test_training_registers_a_version_with_aliases_and_provenance(trained):
     } <= artifacts
 
 
+def test_the_model_card_counts_the_validation_rows_and_requirements_pin_cloudpickle(
+    trained, monkeypatch
+):
+    from importlib.metadata import version as installed
+
+    root, _, _, client = trained
+    (model,) = client.search_model_versions("name = 'fraud-detector' and version_number = 1")
+    rows = int(client.get_run(model.run_id).data.metrics["validation.rows"])
+    card = Path(client.download_artifacts(model.run_id, "model_card.md", str(root))).read_text()
+    assert rows > 0 and f"**Validation metrics** ({rows:,} payments)" in card
+    assert "| pr_auc |" in card
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    requirements = mlflow.pyfunc.get_model_dependencies("models:/fraud-detector/1")
+    assert f"cloudpickle=={installed('cloudpickle')}" in Path(requirements).read_text().split()
+
+
 def test_a_second_training_waits_as_challenger(trained):
     _, project, _, client = trained
     kedro_run(project, "training", PARAMS)
@@ -108,6 +124,7 @@ def test_model_loads_outside_the_project_and_matches_in_project_inference(traine
         check=True,
     )
     report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "cloudpickle" not in proc.stderr  # no version-mismatch warning on load
     # the model runs the copy of ml_app it carries, not this checkout's
     assert "/code/ml_app/" in report["ml_app_from"]
     assert str(APP) not in report["ml_app_from"]

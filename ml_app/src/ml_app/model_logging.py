@@ -14,6 +14,7 @@ from typing import Any
 import pandera.pandas as pa
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
+from mlflow.types.schema import AnyType
 
 import ml_app
 import shared_schemas
@@ -26,6 +27,7 @@ MODEL_NAME_IN_RUN = "model"
 # What the served model imports. Pinned to the versions training ran with, so the model is
 # served with the libraries it was fitted with (requirements inference is slow and omits kedro).
 RUNTIME_DISTRIBUTIONS = (
+    "cloudpickle",  # the model is cloudpickled: load it with the version that pickled it
     "kedro",
     "kedro-datasets",
     "kedro-mlflow",
@@ -41,10 +43,15 @@ RUNTIME_DISTRIBUTIONS = (
 _MLFLOW_TYPES = {"int64": "long", "float64": "double", "bool": "boolean"}
 
 
-def _mlflow_type(dtype: Any) -> str:
+def _mlflow_type(dtype: Any) -> str | AnyType:
     name = str(dtype)
     if name.startswith("datetime64"):
-        return "datetime"
+        # MLflow's signature enforcement cannot parse a pandas-3 text column into a datetime
+        # (it does for object columns only), so `mlflow models predict -t csv` and CSV requests
+        # to `mlflow models serve` failed with "Can not safely convert str to datetime64[ns]".
+        # The model checks and coerces its input against the contract itself, which requires a
+        # naive timestamp here; the signature leaves the column's type to that check.
+        return AnyType()
     if name.startswith(("str", "string")):  # pandas 3 reports e.g. 'string[pyarrow]'
         return "string"
     return _MLFLOW_TYPES[name]

@@ -10,10 +10,14 @@ from ml_app.model_logging import provenance
 def write_model_card(
     metrics: dict[str, dict[str, float]], policy: dict[str, Any], params: dict[str, Any]
 ) -> str:
-    """A markdown model card, logged with the run and shown on the registered version."""
+    """A markdown model card, logged with the run and shown on the registered version.
+
+    ``metrics`` arrive as the ``validation`` dataset loads them from MLflow, named as logged
+    (``validation.rows``, ...); the card names them without that prefix.
+    """
     window, model, features = params["window"], params["model"], params["features"]
     family = model["family"]
-    values = {name: m["value"] for name, m in metrics.items()}
+    values = {name.removeprefix("validation."): m["value"] for name, m in metrics.items()}
     rows = "\n".join(
         f"| {name} | {value:.4f} |" for name, value in values.items() if name != "rows"
     )

@@ -1,0 +1,31 @@
+"""Fixtures of the cross-app tests."""
+
+from pathlib import Path
+
+import pytest
+
+from scripts.loop import loop_steps, run_steps
+from shared_schemas.pytest_user_state import fingerprint
+from shared_schemas.testing import isolated_app, isolated_env
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {
+    "simulate": {"simulate.n_customers": 1500, "simulate.n_merchants": 500},
+    "training": {
+        "training.model.hist_gradient_boosting.max_iter": 60,
+        "evaluation.importance_sample": 2000,
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def loop(tmp_path_factory):
+    """The whole loop on a small world in a temporary root: (root, user state before)."""
+    root = tmp_path_factory.mktemp("monorepo")
+    for app in ("etl_app", "ml_app", "user_app"):
+        isolated_app(ROOT / app, root)
+    before = fingerprint(ROOT)
+    run_steps(
+        loop_steps(SMALL), root=root, log_dir=root / "logs", env=isolated_env(root), echo=False
+    )
+    return root, before
