@@ -17,6 +17,8 @@ export KEDRO_LOGGING_CONFIG := $(ROOT)/conf/logging.yml
 
 UV_VERSION := 0.13.8
 UV := $(or $(shell command -v uv 2>/dev/null),$(ROOT)/.tools/bin/uv)
+# Scripts and tests run this uv (scripts/tooling.py): a fresh machine has no uv on PATH.
+export UV
 PYTHON ?= python3
 APPS := etl_app ml_app user_app
 MEMBERS := shared_schemas $(APPS)

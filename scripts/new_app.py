@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from copier import run_copy
+
+from scripts.tooling import uv_executable
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "templates" / "app"
@@ -64,8 +65,8 @@ def new_app(root: Path, name: str, description: str | None = None, relock: bool 
     data = {"name": name, **({"description": description} if description else {})}
     run_copy(str(TEMPLATE), str(root), data=data, defaults=True, quiet=True)
     register(root, name)
-    if relock and (uv := shutil.which("uv")):
-        subprocess.run([uv, "lock", "--quiet"], cwd=root, check=True)
+    if relock:
+        subprocess.run([uv_executable(root), "lock", "--quiet"], cwd=root, check=True)
     return root / name
 
 

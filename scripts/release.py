@@ -17,6 +17,7 @@ import tomllib
 from pathlib import Path
 
 from scripts.members import ROOT, members
+from scripts.tooling import uv_executable
 
 SEMANTIC_RELEASE = Path(sys.executable).parent / "semantic-release"
 
@@ -29,7 +30,9 @@ def version_of(root: Path, member: str) -> str:
     return tomllib.loads((root / member / "pyproject.toml").read_text())["project"]["version"]
 
 
-def release(member: str, bump: str | None = None, root: Path = ROOT, uv: str = "uv") -> str | None:
+def release(
+    member: str, bump: str | None = None, root: Path = ROOT, uv: str | None = None
+) -> str | None:
     """Release ``member``; return the new version, or None when there is nothing to release."""
     if member not in members(root):
         raise SystemExit(f"Unknown member {member!r}: one of {sorted(members(root))}.")
@@ -55,7 +58,7 @@ def release(member: str, bump: str | None = None, root: Path = ROOT, uv: str = "
     after = version_of(root, member)
     if after == before:
         return None
-    _run([uv, "lock", "--quiet"], cwd=root)
+    _run([uv or uv_executable(), "lock", "--quiet"], cwd=root)
     files = [f"{member}/pyproject.toml", f"{member}/CHANGELOG.md", "uv.lock"]
     _run(["git", "add", *files], cwd=root)
     _run(["git", "commit", "-q", "-m", f"chore(release): {member} {after}"], cwd=root)
@@ -67,7 +70,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("member")
     parser.add_argument("--bump", choices=["patch", "minor", "major"])
-    parser.add_argument("--uv", default="uv", help="uv executable")
+    parser.add_argument("--uv", help="uv executable (default: the one the Makefile uses)")
     args = parser.parse_args(argv)
     version = release(args.member, args.bump, uv=args.uv)
     if version is None:

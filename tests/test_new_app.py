@@ -13,16 +13,14 @@ import pytest
 
 from scripts.members import members
 from scripts.new_app import new_app
+from scripts.tooling import uv_executable
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
 def uv() -> str:
-    found = shutil.which("uv") or str(ROOT / ".tools/bin/uv")
-    if not Path(found).exists():
-        pytest.skip("uv is not available")
-    return found
+    return uv_executable()
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:

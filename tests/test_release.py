@@ -2,6 +2,7 @@
 under one app releases only that app, a contract change marks every app for testing, and the tag
 format and version bumps are right."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from scripts import changed
 from scripts.members import members
 from scripts.release import release
 from scripts.release_notes import section
+from scripts.tooling import uv_executable
 
 ROOT = Path(__file__).resolve().parents[1]
 SEMANTIC_RELEASE = Path(sys.executable).parent / "semantic-release"
@@ -49,6 +51,16 @@ def next_release(repo: Path, member: str) -> str:
         .stdout.strip()
         .splitlines()[-1]
     )
+
+
+@pytest.fixture(autouse=True)
+def no_uv_on_path(monkeypatch):
+    """A fresh machine's PATH: only the uv the Makefile bootstrapped, passed as $UV."""
+    uv = uv_executable()
+    monkeypatch.setenv("UV", uv)
+    path = [d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "uv").exists()]
+    monkeypatch.setenv("PATH", os.pathsep.join(path))
+    assert shutil.which("uv") is None
 
 
 @pytest.fixture

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from scripts.tooling import uv_executable
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -33,10 +34,7 @@ OLD = re.compile(
 
 
 def uv() -> str:
-    found = shutil.which("uv") or str(ROOT / ".tools/bin/uv")
-    if not Path(found).exists():
-        pytest.skip("uv is not available")
-    return found
+    return uv_executable()
 
 
 def run(cmd: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
