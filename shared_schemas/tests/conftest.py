@@ -3,6 +3,8 @@ import pytest
 
 from shared_schemas.examples import transaction_instance_example
 
+pytest_plugins = ("pytester",)
+
 
 @pytest.fixture
 def instances() -> pd.DataFrame:

@@ -82,10 +82,11 @@ def _row_failures(failure_cases: pd.DataFrame) -> dict[object, list[str]]:
 
 def split_valid_rows(
     df: pd.DataFrame,
-    model: type[pa.DataFrameModel],
+    model: type[pa.DataFrameModel] | pa.DataFrameSchema,
     max_reject_ratio: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, QuarantineReport]:
-    """Validate ``df`` against ``model``; return (valid rows, rejected rows, report).
+    """Validate ``df`` against ``model`` (a contract, or a schema derived from one); return
+    (valid rows, rejected rows, report).
 
     Rejected rows keep their original values (as text, since they may not fit the contract's
     types) plus a ``failed_checks`` column such as ``"amount:greater_than_or_equal_to(0.0)"``.
@@ -95,7 +96,8 @@ def split_valid_rows(
     Raises:
         RejectRatioExceeded: when ``max_reject_ratio`` is given and more rows than that failed.
     """
-    name = model.Config.name or model.__name__
+    schema = model if isinstance(model, pa.DataFrameSchema) else model.to_schema()
+    name = schema.name or getattr(model, "__name__", "schema")
     frame = df.reset_index(drop=True)
     per_row: dict[object, list[str]] = {}
     remaining = frame
@@ -104,7 +106,7 @@ def split_valid_rows(
     # aside, the rest validates. Only failures that remain table-wide are raised.
     for _ in range(_MAX_PASSES):
         try:
-            valid = model.validate(remaining, lazy=True)
+            valid = schema.validate(remaining, lazy=True)
             break
         except pandera.errors.SchemaErrors as exc:
             failures = _row_failures(exc.failure_cases)
