@@ -3,6 +3,7 @@ or refused for too many bad rows, on a small world."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -72,8 +73,13 @@ def test_a_run_killed_mid_publish_leaves_the_previous_data_and_a_rerun_completes
     for path in instances(project.parent)._files():
         pq.read_table(path)
     pd.testing.assert_frame_equal(snapshot(project.parent), before)
+    leftovers = list(folder.glob("*/.tmp-*"))
+    assert leftovers  # the killed run's temporary file, invisible to readers
+    for path in leftovers:  # ... as if the kill had happened two hours ago
+        os.utime(path, (time.time() - 7200, time.time() - 7200))
     kedro_run(project, "etl_instances", WINDOW)
     pd.testing.assert_frame_equal(snapshot(project.parent), before)
+    assert not list(folder.glob("*/.tmp-*"))  # swept by the next publish
 
 
 def test_two_concurrent_runs_of_the_same_window_do_not_corrupt_it(published):

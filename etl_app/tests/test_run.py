@@ -90,6 +90,19 @@ def content_digests(dataset: ExchangeParquetDataset) -> dict[str, str]:
     return out
 
 
+def test_the_exchange_reads_with_plain_pandas_and_duckdb(project):
+    """The one-liners of docs/architecture.md, on what a real run published."""
+    import duckdb
+
+    kedro_run(project, "etl_instances", WINDOW)
+    folder = project.parent / "data/exchange/instances"
+    published = exchange(project, "instances").load()
+    plain = pd.read_parquet(folder)
+    assert len(plain) == len(published) and set(plain.columns) == {*published.columns, "day"}
+    count = duckdb.sql(f"SELECT count(*) FROM read_parquet('{folder}/*/*.parquet')").fetchall()
+    assert count == [(len(published),)]
+
+
 def test_source_rows_in_equal_rows_out_plus_quarantined(project):
     db = project.parent / "source_system.db"
     with sqlite3.connect(db) as con:

@@ -65,6 +65,32 @@ def test_the_model_card_counts_the_validation_rows_and_requirements_pin_cloudpic
     assert f"cloudpickle=={installed('cloudpickle')}" in Path(requirements).read_text().split()
 
 
+def test_a_partition_of_text_amounts_stops_training_and_registers_nothing(trained):
+    """A tampered exchange file (amount written as text) is refused by name before training."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root, project, _, client = trained
+    before = len(client.search_model_versions("name = 'fraud-detector'"))
+    victim = sorted((root / "data/exchange/instances").glob("day=2025-03-1*/part-0.parquet"))[0]
+    original = victim.read_bytes()
+    table = pq.read_table(victim)
+    column = table.schema.get_field_index("amount")
+    tampered = table.set_column(column, "amount", table["amount"].cast(pa.string()))
+    pq.write_table(tampered.replace_schema_metadata(table.schema.metadata), victim)
+    try:
+        with pytest.raises(AssertionError) as failed:
+            kedro_run(project, "training", PARAMS)
+    finally:
+        victim.write_bytes(original)
+    message = str(failed.value)
+    assert f"{victim.parent.name}/part-0.parquet: column 'amount' is string, expected float64" in (
+        message
+    )
+    assert "TransactionInstance contract, so nothing was loaded" in message
+    assert len(client.search_model_versions("name = 'fraud-detector'")) == before
+
+
 def test_a_second_training_waits_as_challenger(trained):
     _, project, _, client = trained
     kedro_run(project, "training", PARAMS)
