@@ -78,11 +78,10 @@ def test_the_readmes_plain_mlflow_commands_work_as_written(checkout, tmp_path):
         ready_url=f"http://127.0.0.1:{port}/ping",
         log=tmp_path / "serve.log",
     ):
-        csv = (ROOT / "docs/examples/instances.csv").read_text()
         answer = requests.post(
             f"http://127.0.0.1:{port}/invocations",
-            data=csv,
-            headers={"Content-Type": "text/csv"},
+            data=(ROOT / "docs/examples/decision_request.json").read_bytes(),
+            headers={"Content-Type": "application/json"},
             timeout=30,
         )
         assert answer.status_code == 200, answer.text

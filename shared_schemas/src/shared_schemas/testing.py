@@ -8,11 +8,15 @@ test never touches a developer's data or tracking store.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
+import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from shared_schemas.config import find_monorepo_root
@@ -77,3 +81,58 @@ def kedro_run(
             f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
         )
     return proc
+
+
+def _postgres_bin(tool: str) -> str:
+    found = shutil.which(tool) or next(
+        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"))), None
+    )
+    if not found:
+        raise FileNotFoundError(
+            f"PostgreSQL's {tool} was not found (Debian: apt-get install postgresql)"
+        )
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def throwaway_postgres(database: str = "source_system") -> Iterator[str]:
+    """A real PostgreSQL cluster of its own, on a free loopback port; yields its SQLAlchemy URL.
+
+    ``initdb`` and ``pg_ctl`` refuse to run as root, so as root the cluster runs as the
+    ``postgres`` user, in a folder under the system temp dir that user can reach. The cluster is
+    stopped and deleted afterwards.
+    """
+    user = "postgres" if os.geteuid() == 0 else None
+    folder = Path(tempfile.mkdtemp(prefix="throwaway-pg-"))
+    if user:
+        shutil.chown(folder, user=user)
+    data, port = folder / "data", _free_port()
+
+    def run(*cmd: str) -> None:
+        subprocess.run(cmd, user=user, check=True, capture_output=True, text=True, cwd=folder)
+
+    try:
+        run(_postgres_bin("initdb"), "-D", str(data), "-U", "fraud", "--auth=trust", "-E", "UTF8")
+        run(
+            _postgres_bin("pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(folder / "server.log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1",
+            "start",
+        )
+        run(_postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "fraud", database)
+        yield f"postgresql+psycopg://fraud@127.0.0.1:{port}/{database}"
+    finally:
+        if (data / "postmaster.pid").exists():
+            run(_postgres_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
