@@ -175,6 +175,10 @@ demo: install ## The whole loop: simulate -> etl -> train -> promote -> score ->
 simulate-months: install ## Months of operation with drift: score, monitor, retrain, promote
 	cd $(ROOT) && .venv/bin/python -m scripts.simulate_months
 
+.PHONY: servers
+servers: install ## Real servers on loopback until Ctrl-C: Postgres source, MLflow server (Postgres + S3)
+	cd $(ROOT) && .venv/bin/python -m scripts.stack
+
 # --- performance -------------------------------------------------------------------------------
 .PHONY: bench
 bench: install ## Benchmarks with side-by-side ratios on ~1M payments -> docs/benchmarks.md (~6 min)

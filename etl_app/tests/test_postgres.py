@@ -34,8 +34,8 @@ def etl(root: Path, env: dict[str, str]) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def postgres():
-    with throwaway_postgres() as url:
-        yield url
+    with throwaway_postgres("source_system") as server:
+        yield f"{server}/source_system"
 
 
 def test_postgres_source_publishes_what_sqlite_publishes(postgres, tmp_path):

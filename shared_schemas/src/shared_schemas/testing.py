@@ -101,8 +101,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def throwaway_postgres(database: str = "source_system") -> Iterator[str]:
-    """A real PostgreSQL cluster of its own, on a free loopback port; yields its SQLAlchemy URL.
+def throwaway_postgres(*databases: str) -> Iterator[str]:
+    """A real PostgreSQL cluster of its own, on a free loopback port, holding ``databases``
+    (default: ``source_system``); yields the server's SQLAlchemy URL without a database, e.g.
+    ``postgresql+psycopg://fraud@127.0.0.1:5433`` (append ``/source_system``).
 
     ``initdb`` and ``pg_ctl`` refuse to run as root, so as root the cluster runs as the
     ``postgres`` user, in a folder under the system temp dir that user can reach. The cluster is
@@ -130,8 +132,18 @@ def throwaway_postgres(database: str = "source_system") -> Iterator[str]:
             f"-p {port} -k {folder} -c listen_addresses=127.0.0.1",
             "start",
         )
-        run(_postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "fraud", database)
-        yield f"postgresql+psycopg://fraud@127.0.0.1:{port}/{database}"
+        for database in databases or ("source_system",):
+            run(
+                _postgres_bin("createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "fraud",
+                database,
+            )
+        yield f"postgresql+psycopg://fraud@127.0.0.1:{port}"
     finally:
         if (data / "postmaster.pid").exists():
             run(_postgres_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")

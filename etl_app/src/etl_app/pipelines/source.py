@@ -110,9 +110,11 @@ def deduplicate(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     that share a transaction id but differ are conflicting: nothing tells which one is true, so
     all of them are set aside.
     """
-    exact = rows.astype("string").duplicated(keep="first")
-    unique = rows[~exact]
-    ids = unique["transaction_id"].astype("string")
+    ids = rows["transaction_id"]
+    shared = ids.notna() & ids.duplicated(keep=False)  # cheap: whole rows compared only here
+    exact = pd.Series(False, index=rows.index)
+    exact[shared] = rows[shared].duplicated(keep="first")
+    unique, ids = rows[~exact], ids[~exact]
     conflicting = ids.notna() & ids.duplicated(keep=False)
     return unique[~conflicting], unique[conflicting], int(exact.sum())
 
