@@ -205,10 +205,26 @@ AIRFLOW_PIPELINES_ml_app := training,promotion,monitoring
 AIRFLOW_PIPELINES_user_app := batch_scoring
 
 .PHONY: airflow-dags
-airflow-dags: install ## One Airflow DAG per app pipeline in deploy/airflow/dags/ (kedro-airflow)
+airflow-dags: install ## One Airflow DAG per app pipeline in deploy/airflow/dags/ (kedro-airflow; bash tasks in each app's env)
 	@$(foreach a,$(APPS),$(call kedro,$(a)) airflow create \
 	  --pipelines $(AIRFLOW_PIPELINES_$(a)) --group-by memory --target-dir $(ROOT)/deploy/airflow/dags \
 	  --jinja-file $(ROOT)/deploy/airflow/kedro_dag.j2 && ) true
+
+# Airflow's own environment (never an app's: apache-airflow-core pins fastapi<0.137, user_app needs
+# fastapi>=0.165), from the pinned deploy/airflow/requirements.txt; re-synced when that changes.
+AIRFLOW_ENV := $(ROOT)/.tools/airflow
+$(AIRFLOW_ENV)/requirements.txt: $(ROOT)/deploy/airflow/requirements.txt | uv
+	$(UV) venv --quiet --allow-existing --python 3.11 $(AIRFLOW_ENV)
+	$(UV) pip sync --quiet --python $(AIRFLOW_ENV)/bin/python $<
+	cp $< $@
+
+.PHONY: airflow-env
+airflow-env: $(AIRFLOW_ENV)/requirements.txt ## Airflow 3 in its own environment, .tools/airflow (runs the DAGs in tests)
+
+.PHONY: airflow-lock
+airflow-lock: uv ## Re-pin deploy/airflow/requirements.txt from requirements.in
+	cd $(ROOT)/deploy/airflow && $(UV) pip compile --quiet --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu requirements.in -o requirements.txt
 
 .PHONY: viz-build
 viz-build: uv ## Static kedro-viz sites of the three apps in docs/viz/<app>/ (open index.html)
