@@ -9,6 +9,7 @@ tests/test_airflow_run.py loads and runs them in a real Airflow, in its own envi
 from __future__ import annotations
 
 import ast
+import os
 import filecmp
 import subprocess
 from pathlib import Path
@@ -43,7 +44,9 @@ def generate(target: Path) -> None:
                 str(ROOT / "deploy/airflow/kedro_dag.j2"),
             ],
             cwd=ROOT / app,
-            env=app_environment(),
+            # kedro-mlflow's hook opens the tracking store when the session starts: a temporary
+            # one, never the checkout's mlflow.db
+            env=app_environment({**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{target}.db"}),
             capture_output=True,
             check=True,
         )

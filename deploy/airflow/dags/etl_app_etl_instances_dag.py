@@ -107,20 +107,20 @@ def kedro_run(context, nodes: list[str] | None, outlets: list[Asset]) -> str:
 def etl_app__etl_instances():
 
     @task.bash(
-        task_id="build-point-in-time-features-split-valid-instances",
+        task_id="screen-source-payments-build-point-in-time-features-split-valid-instances",
         outlets=[exchange("instances")],
         env={"KEDRO_DISABLE_TELEMETRY": "true"},
         append_env=True,
     )
-    def build_point_in_time_features_split_valid_instances(**context) -> str:
+    def screen_source_payments_build_point_in_time_features_split_valid_instances(**context) -> str:
         return kedro_run(
             context,
-            ["build_point_in_time_features", "split_valid_instances"],
+            ["screen_source_payments", "build_point_in_time_features", "split_valid_instances"],
             [exchange("instances")],
         )
 
     tasks = {
-        "build-point-in-time-features-split-valid-instances": build_point_in_time_features_split_valid_instances(),
+        "screen-source-payments-build-point-in-time-features-split-valid-instances": screen_source_payments_build_point_in_time_features_split_valid_instances(),
     }
 
 
