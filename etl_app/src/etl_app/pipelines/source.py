@@ -20,7 +20,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from shared_schemas.etl_to_ml import TransactionInstance
-from shared_schemas.quarantine import FAILED_CHECKS
+from shared_schemas.quarantine import FAILED_CHECKS, split_valid_rows
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +39,17 @@ PAYMENT_COLUMNS = [
 CONFLICTING_DUPLICATE = "transaction_id:conflicting_duplicate"
 
 
-def utc_naive(values: pd.Series) -> pd.Series:
-    """Timestamps in any ISO 8601 form as naive UTC.
+def utc_times(values: pd.Series) -> pd.Series:
+    """Timestamps in any ISO 8601 form (or database timestamps) as naive UTC; NaT where a value
+    does not parse."""
+    return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601").dt.tz_convert(None)
 
-    Values that do not parse keep their original text, so the contract check that follows
-    quarantines them by name (``event_time:coerce_dtype('datetime64[ns]')``).
+
+def utc_naive(values: pd.Series) -> pd.Series:
+    """:func:`utc_times`, but values that do not parse keep their original text, so the contract
+    check that follows quarantines them by name (``event_time:coerce_dtype('datetime64[ns]')``).
     """
-    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
-    naive = parsed.dt.tz_convert(None)
+    naive = utc_times(values)
     unparsed = naive.isna() & values.notna()
     if not unparsed.any():
         return naive
@@ -123,8 +126,6 @@ def screen_rows(
     rows: pd.DataFrame, schema: pa.DataFrameSchema
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """(valid typed rows, rejected rows with their failed checks, exact copies dropped)."""
-    from shared_schemas.quarantine import split_valid_rows  # noqa: PLC0415
-
     deduped, conflicting, copies = deduplicate(rows)
     valid, rejected, _ = split_valid_rows(deduped, schema)
     conflicts = conflicting.astype(object).where(conflicting.notna(), None).astype("string")

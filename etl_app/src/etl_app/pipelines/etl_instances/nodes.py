@@ -17,6 +17,7 @@ from etl_app.pipelines.source import (
     screen_rows,
     source_payment_schema,
     utc_naive,
+    utc_times,
 )
 from shared_schemas.etl_to_ml import TransactionInstance
 
@@ -54,7 +55,7 @@ def screen_payments(
         {
             "transaction_id": pd.to_numeric(chargebacks["transaction_id"], errors="coerce"),
             "merchant_id": pd.to_numeric(chargebacks["merchant_id"], errors="coerce"),
-            "received_at": pd.to_datetime(utc_naive(chargebacks["received_at"]), errors="coerce"),
+            "received_at": utc_times(chargebacks["received_at"]),
         }
     ).dropna()
     usable_cbs = cbs[~cbs["transaction_id"].isin(rejected_ids)]

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from etl_app.pipelines.quality import split_for_publication
-from etl_app.pipelines.source import EventTimeBounds, utc_naive, with_plausible_event_time
+from etl_app.pipelines.source import EventTimeBounds, utc_times, with_plausible_event_time
 from shared_schemas.etl_to_ml import FraudLabel
 
 logger = logging.getLogger(__name__)
@@ -28,16 +28,14 @@ def build_labels(
     tx = pd.DataFrame(
         {
             "transaction_id": pd.to_numeric(payments["transaction_id"], errors="coerce"),
-            "event_time": pd.to_datetime(utc_naive(payments["event_time"]), errors="coerce"),
+            "event_time": utc_times(payments["event_time"]),
         }
     )
     first_cb = (
         pd.DataFrame(
             {
                 "transaction_id": pd.to_numeric(chargebacks["transaction_id"], errors="coerce"),
-                "received_at": pd.to_datetime(
-                    utc_naive(chargebacks["received_at"]), errors="coerce"
-                ),
+                "received_at": utc_times(chargebacks["received_at"]),
             }
         )
         .query("received_at <= @as_of")
