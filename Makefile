@@ -25,11 +25,14 @@ empty :=
 space := $(empty) $(empty)
 SRC_PATHS := $(subst $(space),:,$(foreach a,$(APPS),$(ROOT)/$(a)/src))
 
-# Dependency groups synced besides dev: the Spark engine (its equality test runs in make test)
-# and kedro-airflow (DAG generation, checked in make test).
+# Dependency groups synced besides dev. Every app: kedro-viz (`kedro viz run` works in each app
+# after `make install`). Per app: the Spark engine (its equality test runs in make test) and
+# kedro-airflow (DAG generation, checked in make test). Every target syncs a member with exactly
+# these groups, so no target removes what another one installed (uv sync is exact).
 SYNC_GROUPS_etl_app := --group spark --group airflow
 SYNC_GROUPS_ml_app := --group airflow
 SYNC_GROUPS_user_app := --group airflow
+sync_groups = $(if $(filter $(1),$(APPS)),--group viz) $(SYNC_GROUPS_$(1))
 
 # Run kedro for one app, from the app folder (where Kedro finds its project), in its own env.
 kedro = cd $(ROOT)/$(1) && $(ROOT)/$(1)/.venv/bin/kedro
@@ -52,11 +55,11 @@ install: uv ## Sync every environment from uv.lock (root tools + one env per mem
 	cd $(ROOT) && $(UV) sync --locked --quiet
 	@$(foreach m,$(MEMBERS),echo ">> syncing $(m)/.venv" && \
 	  UV_PROJECT_ENVIRONMENT=$(ROOT)/$(m)/.venv $(UV) sync --locked --quiet --directory $(ROOT) \
-	    --package $(subst _,-,$(m)) $(SYNC_GROUPS_$(m)) && ) true
+	    --package $(subst _,-,$(m)) $(call sync_groups,$(m)) && ) true
 
 install-%: uv
 	UV_PROJECT_ENVIRONMENT=$(ROOT)/$*/.venv $(UV) sync --locked --quiet --directory $(ROOT) \
-	  --package $(subst _,-,$*) $(SYNC_GROUPS_$*) $(EXTRA_SYNC_ARGS)
+	  --package $(subst _,-,$*) $(call sync_groups,$*)
 
 .PHONY: lock
 lock: uv ## Re-resolve uv.lock after changing a pyproject.toml
@@ -185,8 +188,7 @@ bench-smoke: install ## The same benchmarks on a small world, to a temp folder (
 
 # --- looking at things -------------------------------------------------------------------------
 .PHONY: viz
-viz: uv ## Pipeline graph of one app in kedro-viz on 127.0.0.1 (make viz APP=ml_app)
-	$(MAKE) install-$(APP) EXTRA_SYNC_ARGS="--group viz"
+viz: install-$(APP) ## Pipeline graph of one app in kedro-viz on 127.0.0.1 (make viz APP=ml_app)
 	$(call kedro,$(APP)) viz run --host 127.0.0.1 --no-browser
 
 # --- scheduling --------------------------------------------------------------------------------
@@ -201,16 +203,14 @@ airflow-dags: install ## One Airflow DAG per app pipeline in deploy/airflow/dags
 	  --jinja-file $(ROOT)/deploy/airflow/kedro_dag.j2 && ) true
 
 .PHONY: viz-build
-viz-build: uv ## Static kedro-viz sites of the three apps in docs/viz/<app>/ (open index.html)
+viz-build: install ## Static kedro-viz sites of the three apps in docs/viz/<app>/ (open index.html)
 	@for a in $(APPS); do \
-	  $(MAKE) install-$$a EXTRA_SYNC_ARGS="--group viz"; \
 	  (cd $(ROOT)/$$a && rm -rf build && .venv/bin/kedro viz build) ; \
 	  rm -rf $(ROOT)/docs/viz/$$a && mkdir -p $(ROOT)/docs/viz && mv $(ROOT)/$$a/build $(ROOT)/docs/viz/$$a; \
 	done
 
 .PHONY: ui-check
 ui-check: install ## kedro-viz and MLflow UI in headless Chromium: checks pages, saves docs/images/
-	$(MAKE) install-ml_app EXTRA_SYNC_ARGS="--group viz"
 	cd $(ROOT) && .venv/bin/python -m scripts.ui_check
 
 .PHONY: docs
