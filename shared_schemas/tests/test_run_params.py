@@ -58,3 +58,11 @@ def test_as_of_must_be_a_date_when_set():
     check_dates({"simulate": {"as_of": None}, "labels": {"as_of": "2025-07-01"}}, {})
     with pytest.raises(RunParamsError, match=r"labels.as_of=July is not a date"):
         check_dates({"labels": {"as_of": "July"}}, {})
+
+
+def test_start_bounds_come_first_whatever_the_declaration_order():
+    check_dates({"t": {"window": {"end": "2025-02-01", "start": "2025-01-01"}}}, {})
+    with pytest.raises(
+        RunParamsError, match=r"t.window.start=2025-03-01 must be before t.window.end"
+    ):
+        check_dates({"t": {"window": {"end": "2025-02-01", "start": "2025-03-01"}}}, {})

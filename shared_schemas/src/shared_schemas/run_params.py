@@ -8,7 +8,8 @@ refuses, as soon as the context exists:
 * a key that no parameter file declares and no ``${runtime_params:<key>}`` reads, with the
   nearest known keys as suggestions (difflib);
 * a ``window`` (any parameter mapping named ``window``) whose values are not ISO dates
-  (``YYYY-MM-DD``) or not strictly increasing in the order they are declared, and an ``as_of``
+  (``YYYY-MM-DD``) or not strictly increasing (bounds named ``*start`` first, then the others in
+  the order they are declared, e.g. train_start < train_end < valid_end), and an ``as_of``
   that is not a date. Errors name the key the user typed when there is one.
 """
 
@@ -130,6 +131,8 @@ def check_dates(params: Mapping[str, Any], runtime_params: Mapping[str, Any]) ->
         for leaf, value in window.items():
             key = _typed_key(leaf, value, runtime_params, f"{path}.{leaf}")
             bounds.append((key, _as_date(value, key)))
+        # bounds named *start* come first, the others in the order they are declared
+        bounds.sort(key=lambda bound: 0 if bound[0].endswith("start") else 1)
         for (key_a, a), (key_b, b) in itertools.pairwise(bounds):
             if not a < b:
                 raise RunParamsError(
