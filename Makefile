@@ -23,6 +23,9 @@ MEMBERS := shared_schemas $(APPS)
 APP ?= ml_app
 empty :=
 space := $(empty) $(empty)
+comma := ,
+# PORT=... for the servers: make serve PORT=9000, make mlflow-ui PORT=5001, make viz PORT=4142
+PORT ?=
 SRC_PATHS := $(subst $(space),:,$(foreach a,$(APPS),$(ROOT)/$(a)/src))
 
 # Dependency groups synced besides dev. Every app: kedro-viz (`kedro viz run` works in each app
@@ -161,12 +164,14 @@ run-user: install ## Score new instances with the champion model (user_app)
 	$(call kedro,user_app) run --pipelines batch_scoring $(if $(PARAMS),--params $(PARAMS))
 
 .PHONY: serve
-serve: install ## Online decision service for @champion on 127.0.0.1:8080 (user_app; PARAMS=online.port=9000)
-	cd $(ROOT)/user_app && .venv/bin/python -m user_app.online $(if $(PARAMS),--params $(PARAMS))
+serve_params = $(subst $(space),$(comma),$(strip $(PARAMS) $(if $(PORT),online.port=$(PORT))))
+serve: install ## Online decision service for @champion on 127.0.0.1:8080 (PORT=9000, PARAMS=online.canary_fraction=0.1)
+	cd $(ROOT)/user_app && .venv/bin/python -m user_app.online $(if $(serve_params),--params $(serve_params))
 
 .PHONY: run-online
-run-online: install ## Replay a window against `make serve` through the resilient client (user_app)
-	$(call kedro,user_app) run --pipelines online_scoring $(if $(PARAMS),--params $(PARAMS))
+online_params = $(subst $(space),$(comma),$(strip $(PARAMS) $(if $(PORT),online_scoring.url=http://127.0.0.1:$(PORT))))
+run-online: install ## Replay a window against `make serve` through the resilient client (user_app; PORT= as for serve)
+	$(call kedro,user_app) run --pipelines online_scoring $(if $(online_params),--params $(online_params))
 
 .PHONY: demo
 demo: install ## The whole loop: simulate -> etl -> train -> promote -> score -> monitor
@@ -189,7 +194,7 @@ bench-smoke: install ## The same benchmarks on a small world, to a temp folder (
 # --- looking at things -------------------------------------------------------------------------
 .PHONY: viz
 viz: install-$(APP) ## Pipeline graph of one app in kedro-viz on 127.0.0.1 (make viz APP=ml_app)
-	$(call kedro,$(APP)) viz run --host 127.0.0.1 --no-browser
+	$(call kedro,$(APP)) viz run --host 127.0.0.1 --port $(or $(PORT),4141) --no-browser
 
 # --- scheduling --------------------------------------------------------------------------------
 AIRFLOW_PIPELINES_etl_app := etl_instances,etl_labels
@@ -218,8 +223,8 @@ docs: install ## The documentation site (mkdocs-material, strict: broken links f
 	cd $(ROOT) && .venv/bin/mkdocs build --strict --site-dir $(ROOT)/site
 
 .PHONY: mlflow-ui
-mlflow-ui: install ## MLflow UI on 127.0.0.1:5000 over the shared tracking store
-	cd $(ROOT)/ml_app && .venv/bin/mlflow ui --host 127.0.0.1 --port 5000 \
+mlflow-ui: install ## MLflow UI on 127.0.0.1:5000 over the shared tracking store (PORT=5001)
+	cd $(ROOT)/ml_app && .venv/bin/mlflow ui --host 127.0.0.1 --port $(or $(PORT),5000) \
 	  --backend-store-uri "$$($(ROOT)/.venv/bin/python -m shared_schemas.config mlflow_tracking_uri)" \
 	  --default-artifact-root "$$($(ROOT)/.venv/bin/python -m shared_schemas.config mlflow_artifact_root)"
 

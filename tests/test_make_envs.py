@@ -77,3 +77,29 @@ def test_kedro_viz_runs_in_every_app_environment(app):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "--port" in proc.stdout
+
+
+def dry_run(*args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
+    return subprocess.run(
+        ["make", "-n", "-C", str(ROOT), *args], capture_output=True, text=True, check=True, env=env
+    ).stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["serve"], "user_app.online \n"),
+        (["serve", "PORT=9123"], "--params online.port=9123\n"),
+        (
+            ["serve", "PORT=9123", "PARAMS=online.shadow=true"],
+            "--params online.shadow=true,online.port=9123\n",
+        ),
+        (["run-online", "PORT=9123"], "online_scoring.url=http://127.0.0.1:9123"),
+        (["mlflow-ui"], "--host 127.0.0.1 --port 5000 "),
+        (["mlflow-ui", "PORT=5123"], "--host 127.0.0.1 --port 5123 "),
+        (["viz", "PORT=4142"], "--host 127.0.0.1 --port 4142 "),
+    ],
+)
+def test_servers_take_a_port(args, expected):
+    assert expected in dry_run(*args)
