@@ -7,8 +7,9 @@ kedro-mlflow's active run:
 * logs every exchange dataset a run loads as an MLflow dataset input (``mlflow.log_input``): its
   exchange location as the source, MLflow's content digest of the frame, the contract version it
   was written with, its row count and partitions, so the run page lists "Datasets used";
-* tags the experiment ``mlflow.experimentKind=custom_model_development``: MLflow 3 opens an
-  experiment without that tag on its GenAI (traces) page, with it on the training runs;
+* tags the experiment ``mlflow.experimentKind=custom_model_development`` (what it is, for
+  MLflow's UI and API; MLflow 3.17's UI still starts in its GenAI view unless the address carries
+  ``?workflowType=machine_learning``, which `make mlflow-ui` prints);
 * sets a training run's description (``mlflow.note.content``) to the summary of its model card.
 """
 
