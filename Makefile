@@ -25,13 +25,19 @@ MEMBERS := shared_schemas $(APPS)
 APP ?= ml_app
 empty :=
 space := $(empty) $(empty)
+comma := ,
+# PORT=... for the servers: make serve PORT=9000, make mlflow-ui PORT=5001, make viz PORT=4142
+PORT ?=
 SRC_PATHS := $(subst $(space),:,$(foreach a,$(APPS),$(ROOT)/$(a)/src))
 
-# Dependency groups synced besides dev: the Spark engine (its equality test runs in make test)
-# and kedro-airflow (DAG generation, checked in make test).
+# Dependency groups synced besides dev. Every app: kedro-viz (`kedro viz run` works in each app
+# after `make install`). Per app: the Spark engine (its equality test runs in make test) and
+# kedro-airflow (DAG generation, checked in make test). Every target syncs a member with exactly
+# these groups, so no target removes what another one installed (uv sync is exact).
 SYNC_GROUPS_etl_app := --group spark --group airflow
 SYNC_GROUPS_ml_app := --group airflow
 SYNC_GROUPS_user_app := --group airflow
+sync_groups = $(if $(filter $(1),$(APPS)),--group viz) $(SYNC_GROUPS_$(1))
 
 # Run kedro for one app, from the app folder (where Kedro finds its project), in its own env.
 kedro = cd $(ROOT)/$(1) && $(ROOT)/$(1)/.venv/bin/kedro
@@ -54,11 +60,11 @@ install: uv ## Sync every environment from uv.lock (root tools + one env per mem
 	cd $(ROOT) && $(UV) sync --locked --quiet
 	@$(foreach m,$(MEMBERS),echo ">> syncing $(m)/.venv" && \
 	  UV_PROJECT_ENVIRONMENT=$(ROOT)/$(m)/.venv $(UV) sync --locked --quiet --directory $(ROOT) \
-	    --package $(subst _,-,$(m)) $(SYNC_GROUPS_$(m)) && ) true
+	    --package $(subst _,-,$(m)) $(call sync_groups,$(m)) && ) true
 
 install-%: uv
 	UV_PROJECT_ENVIRONMENT=$(ROOT)/$*/.venv $(UV) sync --locked --quiet --directory $(ROOT) \
-	  --package $(subst _,-,$*) $(SYNC_GROUPS_$*) $(EXTRA_SYNC_ARGS)
+	  --package $(subst _,-,$*) $(call sync_groups,$*)
 
 .PHONY: lock
 lock: uv ## Re-resolve uv.lock after changing a pyproject.toml
@@ -170,12 +176,14 @@ run-user: install ## Score new instances with the champion model (user_app)
 	$(call kedro,user_app) run --pipelines batch_scoring $(if $(PARAMS),--params $(PARAMS))
 
 .PHONY: serve
-serve: install ## Online decision service for @champion on 127.0.0.1:8080 (user_app; PARAMS=online.port=9000)
-	cd $(ROOT)/user_app && .venv/bin/python -m user_app.online $(if $(PARAMS),--params $(PARAMS))
+serve_params = $(subst $(space),$(comma),$(strip $(PARAMS) $(if $(PORT),online.port=$(PORT))))
+serve: install ## Online decision service for @champion on 127.0.0.1:8080 (PORT=9000, PARAMS=online.canary_fraction=0.1)
+	cd $(ROOT)/user_app && .venv/bin/python -m user_app.online $(if $(serve_params),--params $(serve_params))
 
 .PHONY: run-online
-run-online: install ## Replay a window against `make serve` through the resilient client (user_app)
-	$(call kedro,user_app) run --pipelines online_scoring $(if $(PARAMS),--params $(PARAMS))
+online_params = $(subst $(space),$(comma),$(strip $(PARAMS) $(if $(PORT),online_scoring.url=http://127.0.0.1:$(PORT))))
+run-online: install ## Replay a window against `make serve` through the resilient client (user_app; PORT= as for serve)
+	$(call kedro,user_app) run --pipelines online_scoring $(if $(online_params),--params $(online_params))
 
 .PHONY: demo
 demo: install ## The whole loop: simulate -> etl -> train -> promote -> score -> monitor
@@ -201,9 +209,8 @@ bench-smoke: install ## The same benchmarks on a small world, to a temp folder (
 
 # --- looking at things -------------------------------------------------------------------------
 .PHONY: viz
-viz: uv ## Pipeline graph of one app in kedro-viz on 127.0.0.1 (make viz APP=ml_app)
-	$(MAKE) install-$(APP) EXTRA_SYNC_ARGS="--group viz"
-	$(call kedro,$(APP)) viz run --host 127.0.0.1 --no-browser
+viz: install-$(APP) ## Pipeline graph of one app in kedro-viz on 127.0.0.1 (make viz APP=ml_app)
+	$(call kedro,$(APP)) viz run --host 127.0.0.1 --port $(or $(PORT),4141) --no-browser
 
 # --- scheduling --------------------------------------------------------------------------------
 AIRFLOW_PIPELINES_etl_app := etl_instances,etl_labels
@@ -233,16 +240,14 @@ airflow-lock: uv ## Re-pin deploy/airflow/requirements.txt from requirements.in
 	  --python-platform x86_64-unknown-linux-gnu requirements.in -o requirements.txt
 
 .PHONY: viz-build
-viz-build: uv ## Static kedro-viz sites of the three apps in docs/viz/<app>/ (open index.html)
+viz-build: install ## Static kedro-viz sites of the three apps in docs/viz/<app>/ (open index.html)
 	@for a in $(APPS); do \
-	  $(MAKE) install-$$a EXTRA_SYNC_ARGS="--group viz"; \
 	  (cd $(ROOT)/$$a && rm -rf build && .venv/bin/kedro viz build) ; \
 	  rm -rf $(ROOT)/docs/viz/$$a && mkdir -p $(ROOT)/docs/viz && mv $(ROOT)/$$a/build $(ROOT)/docs/viz/$$a; \
 	done
 
 .PHONY: ui-check
 ui-check: install ## kedro-viz and MLflow UI in headless Chromium: checks pages, saves docs/images/
-	$(MAKE) install-ml_app EXTRA_SYNC_ARGS="--group viz"
 	cd $(ROOT) && .venv/bin/python -m scripts.ui_check
 
 .PHONY: docs
@@ -250,8 +255,9 @@ docs: install ## The documentation site (mkdocs-material, strict: broken links f
 	cd $(ROOT) && .venv/bin/mkdocs build --strict --site-dir $(ROOT)/site
 
 .PHONY: mlflow-ui
-mlflow-ui: install ## MLflow UI on 127.0.0.1:5000 over the shared tracking store
-	cd $(ROOT)/ml_app && .venv/bin/mlflow ui --host 127.0.0.1 --port 5000 \
+mlflow-ui: install ## MLflow UI on 127.0.0.1:5000 over the shared tracking store (PORT=5001)
+	@echo ">> open http://127.0.0.1:$(or $(PORT),5000)/#/experiments?workflowType=machine_learning (MLflow's model-training view; MLflow 3.17 opens on its GenAI pages without the parameter)"
+	cd $(ROOT)/ml_app && .venv/bin/mlflow ui --host 127.0.0.1 --port $(or $(PORT),5000) \
 	  --backend-store-uri "$$($(ROOT)/.venv/bin/python -m shared_schemas.config mlflow_tracking_uri)" \
 	  --default-artifact-root "$$($(ROOT)/.venv/bin/python -m shared_schemas.config mlflow_artifact_root)"
 

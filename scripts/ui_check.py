@@ -1,10 +1,18 @@
 """`make ui-check`: what a new user sees in kedro-viz and the MLflow UI, checked in a real browser.
 
 Builds a small world of its own (simulate -> etl -> train, ~30 s) so it works on a fresh machine,
-starts `kedro viz run` (ml_app) and `mlflow ui` on loopback ports, opens each page in headless
+serves ml_app's kedro-viz site and `mlflow ui` on loopback ports, opens each page in headless
 Chromium, fails if a page does not render what it should (node names, run name, metric, model
-name and aliases in the DOM), and saves screenshots under docs/images/. Chromium comes from the
-Debian package, installed by this script when missing (apt-get; sudo when not root).
+name and aliases in the DOM) or shows what a user did not ask for (kedro-viz's update reminder
+and feature tour), and saves screenshots under docs/images/. Chromium comes from the Debian
+package, installed by this script when missing (apt-get; sudo when not root).
+
+kedro-viz is the site `kedro viz build` writes (the same app and pipelines as `kedro viz run`):
+`kedro viz run` asks PyPI for a newer release on every page and, offline, kedro-viz 12.5 turns
+the failed check into "Kedro-Viz None is here!" (it compares ``str(None)``); the built site
+reports the installed version. The feature tour is kedro-viz's own setting
+(``showFeatureHints`` in the ``KedroViz`` localStorage entry), turned off by a small page served
+beside the site before it redirects to it, as a returning user would have it.
 """
 
 from __future__ import annotations
@@ -39,6 +47,19 @@ class Page:
     url: str
     expected: tuple[str, ...]  # strings the rendered DOM must contain (case-insensitive)
     size: str = "1600,1000"
+    forbidden: tuple[str, ...] = ()  # strings the rendered DOM must not contain
+
+
+# kedro-viz's update reminder ("Kedro-Viz <version> is here!") and feature tour
+VIZ_NOISE = ("is here!", "update-reminder-unexpanded", "feature-hints__")
+VIZ_SEED = "ui-check-settings.html"
+VIZ_SEED_PAGE = """<!doctype html><meta charset="utf-8"><script>
+const settings = JSON.parse(localStorage.getItem("KedroViz") || "{}");
+settings.showFeatureHints = false;
+localStorage.setItem("KedroViz", JSON.stringify(settings));
+location.replace("index.html" + location.search + location.hash);
+</script>
+"""
 
 
 def say(line: str) -> None:
@@ -81,7 +102,23 @@ def browse(browser: str, page: Page, out_dir: Path, profile: Path) -> list[str]:
     )
     if not shot.exists() or shot.stat().st_size < 10_000:
         return ["(no screenshot)"]
-    return [text for text in page.expected if text.lower() not in dom]
+    missing = [text for text in page.expected if text.lower() not in dom]
+    return missing + [f"(shows {text!r})" for text in page.forbidden if text.lower() in dom]
+
+
+def build_viz_site(root: Path, env: dict[str, str]) -> Path:
+    """ml_app's kedro-viz site (`kedro viz build`) with the settings page beside it."""
+    app = root / "ml_app"
+    shutil.rmtree(app / "build", ignore_errors=True)
+    subprocess.run(
+        [str(env_bin(ROOT, "ml_app", "kedro")), "viz", "build"],
+        cwd=app,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    (app / "build" / VIZ_SEED).write_text(VIZ_SEED_PAGE)
+    return app / "build"
 
 
 def build_world(root: Path) -> dict[str, str]:
@@ -111,15 +148,16 @@ def main(argv: list[str] | None = None) -> int:
 
     viz_port, ui_port = free_port(4141), free_port(5000)
     viz_url, ui_url = f"http://127.0.0.1:{viz_port}", f"http://127.0.0.1:{ui_port}"
+    site = build_viz_site(root, env)
     viz_cmd = [
-        str(env_bin(ROOT, "ml_app", "kedro")),
-        "viz",
-        "run",
-        "--host",
-        "127.0.0.1",
-        "--port",
+        sys.executable,
+        "-m",
+        "http.server",
         str(viz_port),
-        "--no-browser",
+        "--bind",
+        "127.0.0.1",
+        "--directory",
+        str(site),
     ]
     ui_cmd = [
         str(env_bin(ROOT, "ml_app", "mlflow")),
@@ -134,8 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     pages = [
         Page(
             "kedro_viz_ml_app",
-            f"{viz_url}/?pid=training",
+            f"{viz_url}/{VIZ_SEED}?pid=training",
             ("build_model_input", "predict_scores", "fit_classifier", "validate_instances"),
+            forbidden=VIZ_NOISE,
         ),
         Page(
             "mlflow_runs",

@@ -60,6 +60,13 @@ def test_promotes_better_keeps_worse_and_rolls_back_exactly(gate):
     assert first["promoted"] and first["champion_after"] == "2"
     assert first["challenger_primary"] < first["champion_primary"]  # expected cost: lower wins
     assert first["reason"].startswith("promoted challenger v2 over v1")
+    # the promotion run records the exchange data both models were judged on
+    (gate_run,) = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        filter_string="attributes.run_name = 'promotion'",
+    )
+    judged_on = {i.dataset.name for i in gate_run.inputs.dataset_inputs}
+    assert {"instances", "labels"} <= judged_on, judged_on
 
     kedro_run(project, "training", WEAK)  # v3: a worse challenger
     kedro_run(project, "promotion")

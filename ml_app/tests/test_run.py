@@ -91,6 +91,23 @@ def test_a_partition_of_text_amounts_stops_training_and_registers_nothing(traine
     assert len(client.search_model_versions("name = 'fraud-detector'")) == before
 
 
+def test_the_run_records_its_inputs_description_and_opens_on_training_runs(trained):
+    _, _, instances, client = trained
+    (version,) = client.search_model_versions("name = 'fraud-detector' and version_number = 1")
+    run = client.get_run(version.run_id)
+    inputs = {i.dataset.name: i for i in run.inputs.dataset_inputs}
+    assert set(inputs) == {"instances", "labels"}
+    used = inputs["instances"]
+    tags = {t.key: t.value for t in used.tags}
+    assert tags["contract_version"] and tags["exchange_location"].endswith("instances")
+    assert used.dataset.source and used.dataset.digest
+    assert tags["rows"] == str(len(instances))
+    assert run.data.tags["mlflow.note.content"].startswith("# Model card: fraud detector")
+    assert "**Features.**" not in run.data.tags["mlflow.note.content"]
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
 def test_a_second_training_waits_as_challenger(trained):
     _, project, _, client = trained
     kedro_run(project, "training", PARAMS)

@@ -146,3 +146,52 @@ def test_immature_labels_are_never_counted_as_legitimate(world):
     frauds = decisions.merge(young, on="transaction_id")
     assert performance["n_labelled"].sum() == len(frauds)
     assert performance["fraud_rate_confirmed"].sum() > 0
+
+
+def test_the_report_draws_realised_performance_of_matured_periods(world):
+    reference, current, labels, decisions = world
+    _, alerts, _ = report_for(reference, current, labels, decisions)
+    performance = nodes.performance_by_period(decisions, labels, COSTS, PARAMS)
+    assert performance["mature"].any() and performance["pr_auc"].notna().any()
+    drift = nodes.drift_by_period(
+        current, decisions, reference, decisions_for(reference, labels, seed=1)["score"], PARAMS
+    )
+    html = nodes.render_html(performance, drift, alerts, labels)
+    assert '<img alt="performance"' in html and '<img alt="drift heatmap"' in html
+    assert "No scored period has enough matured labels" not in html
+
+
+def test_no_chart_is_drawn_empty_and_the_report_says_when_the_first_period_matures(world):
+    reference, current, labels, decisions = world
+    # labels as known 10 days after the last scored payment: frauds only, nothing matured
+    young = labels[labels["is_fraud"]].assign(label_source="chargeback")
+    performance = nodes.performance_by_period(decisions, young, COSTS, PARAMS)
+    empty_drift = nodes.drift_by_period(
+        current.head(10), decisions.head(10), reference, np.zeros(len(reference)), PARAMS
+    )
+    alerts = {"alerts": [], "retrain_recommended": False, "baseline_pr_auc": 0.5}
+    html = nodes.render_html(performance, empty_drift, alerts, young)
+    assert "<img" not in html
+    assert "No scored period has enough matured labels to judge yet" in html
+    assert "No label has matured yet" in html
+    assert "No period has enough payments for drift statistics" in html
+
+
+def test_the_maturity_note_names_the_day_the_first_pending_period_matures():
+    performance = pd.DataFrame(
+        {
+            "period_start": pd.to_datetime(["2025-05-05", "2025-05-12"]),
+            "period_end": pd.to_datetime(["2025-05-12", "2025-05-19"]),
+            "mature": [True, False],
+        }
+    )
+    labels = pd.DataFrame(
+        {
+            "event_time": pd.to_datetime(["2025-05-10 10:00", "2025-05-17 09:00"]),
+            "label_source": ["matured", "matured"],
+            "as_of": pd.to_datetime(["2025-07-01", "2025-07-01"]),
+        }
+    )
+    note = nodes.maturity_note(performance, labels)
+    assert "Labels are final up to 2025-05-17" in note and "45 days" in note
+    assert "(2025-05-12 .. 2025-05-19) will be on 2025-07-03" in note

@@ -58,6 +58,16 @@ class ModelRouter:
         self.challenger: ScoringModel | None = None
         if policy.canary_fraction or policy.shadow:
             self.challenger = self._load_if_registered("challenger")
+        # what each alias points to in the registry, whether or not its model is loaded
+        self.aliases: dict[str, str | None] = {}
+        self._resolve_aliases()
+
+    def _resolve_aliases(self) -> None:
+        for role, ref in self._refs.items():
+            try:
+                self.aliases[role] = str(ref.resolve().version)
+            except DatasetError:
+                self.aliases[role] = None
 
     def _load_if_registered(self, role: str) -> ScoringModel | None:
         try:
@@ -114,6 +124,7 @@ class ModelRouter:
                         loaded.version,
                         current.version if current else None,
                     )
+            self._resolve_aliases()
         return self.versions()
 
 

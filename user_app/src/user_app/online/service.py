@@ -224,10 +224,14 @@ def create_app(service: DecisionService, poller: Poller | None = None) -> FastAP
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
+        # champion / challenger: the versions the registry's aliases point to (as of the last
+        # alias poll); serving: the versions loaded here (the challenger is loaded only for
+        # canary or shadow traffic)
         return {
             "status": "ok",
             "model_name": service.router.model_name,
-            **service.router.versions(),
+            **service.router.aliases,
+            "serving": service.router.versions(),
             "canary_fraction": service.router.policy.canary_fraction,
             "shadow": service.router.policy.shadow,
             "pending_log_rows": service.sink.pending(),

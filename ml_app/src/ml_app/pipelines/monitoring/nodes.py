@@ -273,14 +273,42 @@ def _png(fig: plt.Figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def render_html(performance: pd.DataFrame, drift: pd.DataFrame, alerts: dict[str, Any]) -> str:
-    """A self-contained HTML page: performance over time, drift heatmap, alerts."""
+def maturity_note(performance: pd.DataFrame, labels: pd.DataFrame) -> str:
+    """When realised performance can first be judged: which scored period matures, and when."""
+    final_until = matured_until(labels)
+    pending = performance.loc[~performance["mature"]].sort_values("period_start")
+    if pending.empty:
+        return "Every scored period has matured."
+    first = pending.iloc[0]
+    end = pd.Timestamp(first["period_end"])
+    if final_until == pd.Timestamp.min:
+        return (
+            f"No label has matured yet. The first scored period ({first['period_start']:%Y-%m-%d}"
+            f" .. {end:%Y-%m-%d}) can be judged once labels are final up to {end:%Y-%m-%d}."
+        )
+    lag = pd.Timestamp(labels[FraudLabel.as_of].max()).floor("D") - final_until
+    return (
+        f"Labels are final up to {final_until:%Y-%m-%d} (a payment's label is final "
+        f"{lag.days} days after it). The first scored period not yet mature "
+        f"({first['period_start']:%Y-%m-%d} .. {end:%Y-%m-%d}) will be on {end + lag:%Y-%m-%d}: "
+        f"publish labels as of then (etl_labels `labels_as_of`) and monitor again."
+    )
+
+
+def _performance_chart(performance: pd.DataFrame, alerts: dict[str, Any]) -> str | None:
+    """PR-AUC and recall per period, one line per model version; None if nothing to draw."""
+    drawable = performance[performance[["pr_auc", "recall_at_alerts"]].notna().any(axis=1)]
+    if drawable.empty:
+        return None
+    periods = sorted(drawable["period_start"].unique())
+    position = {p: i for i, p in enumerate(periods)}
     fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
-    for version, unsorted in performance.groupby("model_version"):
+    for version, unsorted in drawable.groupby("model_version"):
         part = unsorted.sort_values("period_start")
-        ax.plot(part["period_start"], part["pr_auc"], marker="o", label=f"PR-AUC v{version}")
+        x = [position[p] for p in part["period_start"]]
+        ax.plot(x, part["pr_auc"], marker="o", label=f"PR-AUC v{version}")
         ax.plot(
-            part["period_start"],
+            x,
             part["recall_at_alerts"],
             marker="s",
             linestyle="--",
@@ -290,20 +318,50 @@ def render_html(performance: pd.DataFrame, drift: pd.DataFrame, alerts: dict[str
         ax.axhline(
             alerts["baseline_pr_auc"], color="grey", linestyle=":", label="validation PR-AUC"
         )
+    mature = set(drawable.loc[drawable["mature"], "period_start"])
+    ax.set_xticks(
+        range(len(periods)),
+        [f"{pd.Timestamp(p):%Y-%m-%d}{'' if p in mature else ' *'}" for p in periods],
+        rotation=30,
+    )
+    ax.set_xlabel("week starting (* not mature: provisional)")
     ax.set_title("Realised performance per period (labelled payments)")
     ax.legend(fontsize=7)
-    perf_png = _png(fig)
+    return _png(fig)
+
+
+def render_html(
+    performance: pd.DataFrame,
+    drift: pd.DataFrame,
+    alerts: dict[str, Any],
+    labels: pd.DataFrame,
+) -> str:
+    """A self-contained HTML page: performance over time, drift heatmap, alerts. A chart with
+    nothing to draw is replaced by a sentence saying why (and, for performance, when)."""
+    note = maturity_note(performance, labels)
+    perf_png = _performance_chart(performance, alerts)
+    performance_section = (
+        f'<img alt="performance" src="data:image/png;base64,{perf_png}"><p>{note}</p>'
+        if perf_png
+        else f"<p><b>No scored period has enough matured labels to judge yet.</b> {note}</p>"
+    )
 
     heat = drift[drift["kind"] == "data_drift"].pivot_table(
         index="feature", columns="period_start", values="psi", aggfunc="max"
     )
-    fig, ax = plt.subplots(figsize=(8, 0.35 * max(len(heat), 4) + 1), layout="constrained")
-    image = ax.imshow(heat.to_numpy(), aspect="auto", cmap="Reds", vmin=0, vmax=0.5)
-    ax.set_yticks(range(len(heat)), heat.index)
-    ax.set_xticks(range(len(heat.columns)), [str(c.date()) for c in heat.columns], rotation=45)
-    ax.set_title("Feature drift (PSI vs the champion's training window)")
-    fig.colorbar(image, ax=ax)
-    heat_png = _png(fig)
+    if heat.empty:
+        drift_section = (
+            "<p>No period has enough payments for drift statistics yet "
+            "(<code>monitoring.min_drift_rows</code>).</p>"
+        )
+    else:
+        fig, ax = plt.subplots(figsize=(8, 0.35 * max(len(heat), 4) + 1), layout="constrained")
+        image = ax.imshow(heat.to_numpy(), aspect="auto", cmap="Reds", vmin=0, vmax=0.5)
+        ax.set_yticks(range(len(heat)), heat.index)
+        ax.set_xticks(range(len(heat.columns)), [str(c.date()) for c in heat.columns], rotation=45)
+        ax.set_title("Feature drift (PSI vs the champion's training window)")
+        fig.colorbar(image, ax=ax)
+        drift_section = f'<img alt="drift heatmap" src="data:image/png;base64,{_png(fig)}">'
 
     table = performance.round(4).to_html(index=False, na_rep="-")
     items = "".join(f"<li>{a}</li>" for a in alerts["alerts"]) or "<li>none</li>"
@@ -321,8 +379,8 @@ td,th{{border:1px solid #ccc;padding:3px 6px}}</style>
 <h1>Fraud model monitoring</h1>
 <p><b>{verdict}</b></p>
 <h2>Alerts</h2><ul>{items}</ul>
-<h2>Performance over time</h2><img alt="performance" src="data:image/png;base64,{perf_png}">
-<h2>Data drift</h2><img alt="drift heatmap" src="data:image/png;base64,{heat_png}">
+<h2>Performance over time</h2>{performance_section}
+<h2>Data drift</h2>{drift_section}
 <h2>Per period</h2>{table}
 <p>Figures of periods that are not mature are provisional: only their frauds can be labelled
 yet.</p>

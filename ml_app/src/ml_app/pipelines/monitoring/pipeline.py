@@ -51,7 +51,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.render_html,
-                inputs=["performance_by_period", "drift_by_period", "monitoring_alerts"],
+                inputs=["performance_by_period", "drift_by_period", "monitoring_alerts", "labels"],
                 outputs="monitoring_html",
                 name="render_monitoring_report",
             ),
