@@ -42,7 +42,11 @@ NOT_RUN = {
     "git push origin main --tags": "publishes a release: tests/test_release.py",
     "uvx copier copy": "copier from a remote: tests/test_template.py generates one locally",
     "cd card-risk && make test": "the generated monorepo's make test: make template-check",
-    "export ETL_SOURCE_DB_URL=postgresql": "needs your database: docs/scaling.md's Postgres test",
+    "export ETL_SOURCE_DB_URL=postgresql": "needs your database: etl_app/tests/test_postgres.py",
+    "source user_app/.venv/bin/activate": "plain MLflow: tests/test_plain_mlflow.py runs it",
+    "export MLFLOW_TRACKING_URI=sqlite:///$PWD/mlflow.db": "tests/test_plain_mlflow.py",
+    "mlflow models predict": "tests/test_plain_mlflow.py runs both, as written",
+    "mlflow models serve": "tests/test_plain_mlflow.py starts it and calls /invocations",
 }
 SMALL_SIMULATE = {"simulate": {"n_customers": 1500, "n_merchants": 500}}
 
