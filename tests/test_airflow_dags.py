@@ -9,8 +9,8 @@ tests/test_airflow_run.py loads and runs them in a real Airflow, in its own envi
 from __future__ import annotations
 
 import ast
-import os
 import filecmp
+import os
 import subprocess
 from pathlib import Path
 
