@@ -31,6 +31,7 @@ from kedro.io import DataCatalog
 from kedro.pipeline import Pipeline
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from kedro_mlflow.mlflow import KedroPipelineModel
+from kedro_mlflow.pipeline.pipeline_ml import PipelineML
 
 # the inference pipeline's contract-valid instances (ml_app.pipelines.inference.pipeline.VALIDATED;
 # a literal, so that a model bundle's class does not depend on a module it may not ship)
@@ -93,5 +94,12 @@ class LeanMlflowHook(MlflowHook):
     def after_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:
+        if isinstance(pipeline, PipelineML):
+            # signature, requirements, provenance: computed when the model is logged, not when
+            # pipelines are registered (they import MLflow and ask git); they replace
+            # PipelineML's defaults (e.g. signature "auto")
+            from ml_app.model_logging import log_model_kwargs
+
+            pipeline.log_model_kwargs = {**pipeline.log_model_kwargs, **log_model_kwargs()}
         with mock.patch.object(_HOOK_MODULE, "KedroPipelineModel", LeanPipelineModel):
             super().after_pipeline_run(run_params, pipeline, catalog)

@@ -4,15 +4,15 @@ Cross-app settings (exchange root, MLflow tracking URI, registered model name) a
 here: catalogs read them from the monorepo's conf/shared.yml through the `shared:` resolver.
 """
 
-from ml_app.hooks import ModelRegistryHooks
-from ml_app.pipeline_model import LeanMlflowHook
+from ml_app.hooks import LazyMlflowHook, ModelRegistryHooks
 from shared_schemas.config import shared_resolver
 
 # kedro-mlflow's hook, registered here (not by the plugin) so that it logs the lean pipeline
-# model. Pluggy calls the hook registered last first: the model is logged and registered before
-# ModelRegistryHooks tags and aliases the new version.
+# model, and imported only when a session starts (LazyMlflowHook). Pluggy calls the hook
+# registered last first: the model is logged and registered before ModelRegistryHooks tags and
+# aliases the new version.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)  # its distribution metadata name
-HOOKS = (ModelRegistryHooks(), LeanMlflowHook())
+HOOKS = (ModelRegistryHooks(), LazyMlflowHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -186,6 +186,19 @@ def compile_model(
     return compiled
 
 
+def write_model_card(
+    metrics: dict[str, dict[str, float]], policy: dict[str, Any], params: dict[str, Any]
+) -> str:
+    """The run's markdown model card (:mod:`ml_app.pipelines.training.model_card`).
+
+    Imported when the card is written: it reads the provenance through ``model_logging``,
+    which imports MLflow, and registering pipelines must not.
+    """
+    from ml_app.pipelines.training import model_card
+
+    return model_card.write_model_card(metrics, policy, params)
+
+
 def join_scores(scores: pd.DataFrame, labelled: pd.DataFrame) -> pd.DataFrame:
     """Labelled rows (id, event time, outcome) with the score the model gave each."""
     return labelled[[ID, TIME, TARGET]].merge(scores, on=ID, how="left", validate="one_to_one")

@@ -9,7 +9,6 @@ from kedro.pipeline import Pipeline, node, pipeline
 
 from ml_app.pipelines.inference.pipeline import create_pipeline as inference_pipeline
 from ml_app.pipelines.training import diagnostics, nodes
-from ml_app.pipelines.training.model_card import write_model_card
 
 PLOTS = [
     "roc",
@@ -73,7 +72,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="plot_diagnostics",
             ),
             node(
-                write_model_card,
+                nodes.write_model_card,
                 inputs=["validation", "decision_policy", "params:training"],
                 outputs="model_card",
                 name="write_model_card",
