@@ -146,3 +146,11 @@ def test_compile_model_checks_itself_against_sklearn(fitted, data, params):
     }
     with pytest.raises(RuntimeError, match=r"compile\.enabled=false"):
         nodes.compile_model(preprocessor, classifier, train, impossible)
+
+
+def test_large_batches_with_unknown_and_missing_categories(fitted):
+    instances, models = fitted
+    odd = np.array(["casino", "", None, np.nan, "GROCERY", *MERCHANT_CATEGORIES], dtype=object)
+    batch = instances.head(500).assign(merchant_category=np.resize(odd, 500))
+    for preprocessor, classifier in models.values():
+        assert_same(CompiledModel(preprocessor, classifier), batch)  # > 64 rows: hashed path

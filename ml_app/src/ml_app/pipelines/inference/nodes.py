@@ -44,7 +44,6 @@ def validate_instances(instances: pd.DataFrame) -> pd.DataFrame:
 
 def predict_scores(instances: pd.DataFrame, compiled_model: CompiledModel) -> pd.DataFrame:
     """One fraud probability per contract-valid instance, in the FraudScore contract's shape."""
-    scores = compiled_model.predict_proba(instances)
-    return pd.DataFrame(
-        {ID: instances[ID].to_numpy(dtype=np.int64), SCORE: np.asarray(scores, dtype=np.float64)}
-    )
+    scores = np.asarray(compiled_model.predict_proba(instances), dtype=np.float64)
+    ids = instances[ID].to_numpy(dtype=np.int64)
+    return pd.DataFrame({ID: ids, SCORE: scores}, copy=False)
