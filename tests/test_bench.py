@@ -40,6 +40,12 @@ def test_bench_smoke_measures_everything_side_by_side(tmp_path):
     assert 0 < results["ceiling"]["ratio"] <= 1.05
     assert all(0 < v["share"] < 1 for v in results["validation"])
     assert "**missed**" in doc or "| met |" in doc
+    # the report re-renders from the run's results alone
+    again = tmp_path / "again.md"
+    assert (
+        bench.main(["--render", str(tmp_path / "world" / "results.json"), "--out", str(again)]) == 0
+    )
+    assert again.read_text() == doc
     assert (
         len([line for line in doc.splitlines() if line.endswith(("| met |", "**missed** |"))]) == 15
     )

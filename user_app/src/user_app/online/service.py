@@ -190,7 +190,11 @@ class DecisionService:
             latency_ms=latency_ms,
         )
         ids = np.asarray(scores["transaction_id"], dtype=np.int64)
-        event_time = rows.set_index("transaction_id")["event_time"].reindex(ids).to_numpy()
+        row_ids = rows["transaction_id"].to_numpy()
+        if np.array_equal(ids, row_ids):  # the pipeline model keeps the rows' order
+            event_time = rows["event_time"].to_numpy()
+        else:
+            event_time = rows.set_index("transaction_id")["event_time"].reindex(ids).to_numpy()
         scored = Scored(log, ids, event_time, score, decided)
         self.sink.record(scored)
         return scored

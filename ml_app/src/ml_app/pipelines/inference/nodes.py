@@ -9,17 +9,14 @@ preprocessor and classifier and checks against them.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from ml_app.pipelines.inference.compiled import CompiledModel  # numpy and pandas only
 from shared_schemas.etl_to_ml import TransactionInstance
 from shared_schemas.fast import FastContract
 from shared_schemas.ml_to_user import FraudScore
-
-if TYPE_CHECKING:
-    from ml_app.pipelines.inference.compiled import CompiledModel
 
 logger = logging.getLogger(__name__)
 ID = TransactionInstance.transaction_id

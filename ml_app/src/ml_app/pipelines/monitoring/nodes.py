@@ -33,6 +33,8 @@ from shared_schemas.ml_to_user import FraudDecision
 
 if TYPE_CHECKING:  # matplotlib and scikit-learn are imported by the nodes that use them
     from matplotlib.figure import Figure
+else:  # what Kedro's type-hint extraction resolves, without importing the library
+    Figure = Any
 
 logger = logging.getLogger(__name__)
 ID = TransactionInstance.transaction_id

@@ -25,6 +25,8 @@ from shared_schemas.ml_to_user import FraudScore
 
 if TYPE_CHECKING:  # matplotlib is imported when the comparison is plotted
     from matplotlib.figure import Figure
+else:  # what Kedro's type-hint extraction resolves, without importing the library
+    Figure = Any
 
 logger = logging.getLogger(__name__)
 ID = TransactionInstance.transaction_id

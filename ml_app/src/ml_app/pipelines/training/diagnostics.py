@@ -14,6 +14,8 @@ from shared_schemas.ml_to_user import FraudScore
 if TYPE_CHECKING:  # matplotlib and scikit-learn are imported when a plot is drawn
     from matplotlib.figure import Figure
     from sklearn.base import BaseEstimator
+else:  # what Kedro's type-hint extraction resolves, without importing the library
+    Figure = BaseEstimator = Any
 
 logger = logging.getLogger(__name__)
 ID = TransactionInstance.transaction_id

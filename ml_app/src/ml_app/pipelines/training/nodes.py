@@ -15,6 +15,8 @@ from shared_schemas.ml_to_user import FraudScore
 if TYPE_CHECKING:  # scikit-learn is imported where it is used: registering pipelines stays fast
     from sklearn.base import BaseEstimator
     from sklearn.compose import ColumnTransformer
+else:  # what Kedro's type-hint extraction resolves, without importing the library
+    BaseEstimator = ColumnTransformer = Any
 
 logger = logging.getLogger(__name__)
 ID = TransactionInstance.transaction_id
