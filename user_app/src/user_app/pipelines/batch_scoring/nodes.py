@@ -20,6 +20,8 @@ from user_app.decisions import LOG_COLUMNS, decision_frame, decision_thresholds,
 
 if TYPE_CHECKING:  # user_app.datasets imports MLflow: not when pipelines are registered
     from user_app.datasets import ScoringModel
+else:  # what Kedro's type-hint extraction resolves, without importing MLflow
+    ScoringModel = Any
 
 logger = logging.getLogger(__name__)
 ID = TransactionInstance.transaction_id
