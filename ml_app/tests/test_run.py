@@ -138,13 +138,19 @@ LOAD_AND_PREDICT = textwrap.dedent(
     pd.testing.assert_frame_equal(lean, stock)
     one_row = pd.DataFrame(model.predict(instances.head(1)))
     pd.testing.assert_frame_equal(one_row, lean.head(1))
+    # the fast path for callers that validated already (the decision service) gives the same
+    from shared_schemas.etl_to_ml import TransactionInstance
+    from shared_schemas.fast import FastContract
+    valid = FastContract(TransactionInstance).validate(instances)
+    pd.testing.assert_frame_equal(python_model.predict_validated(valid), lean)
+    kind = python_model._artifacts["compiled_model"].kind
     bad = pd.read_parquet(sys.argv[2]).head(3).assign(amount=-1.0)
     try:
         model.predict(bad)
         error = None
     except ContractViolation as exc:
         error = str(exc)
-    report = {"ml_app_from": ml_app.__file__, "error": error}
+    report = {"ml_app_from": ml_app.__file__, "error": error, "kind": kind}
     print(json.dumps({**report, "class": type(python_model).__name__}))
     """
 )
@@ -176,5 +182,6 @@ def test_model_loads_outside_the_project_and_matches_in_project_inference(traine
         in_project.sort_values("transaction_id").reset_index(drop=True),
     )
     assert report["class"] == "LeanPipelineModel"
+    assert report["kind"] == "treelite"  # the served model is the compiled one
     assert "TransactionInstance" in report["error"]
     assert "amount: greater_than_or_equal_to(0.0) failed for 3 row(s)" in report["error"]

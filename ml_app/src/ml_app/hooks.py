@@ -13,19 +13,85 @@ run before project hooks). This hook then finds the version that run registered 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow
 from kedro.framework.hooks import hook_impl
-from kedro.pipeline import Pipeline
-from kedro_mlflow.pipeline.pipeline_ml import PipelineML
-from mlflow.exceptions import MlflowException
+from kedro_mlflow.pipeline.pipeline_ml import PipelineML  # no MLflow import
 
-from ml_app.model_logging import provenance
-from ml_app.registry import alias_version, make_champion
 from shared_schemas.config import shared_resolver
 
+if TYPE_CHECKING:
+    from kedro.io import DataCatalog
+    from kedro.pipeline import Pipeline
+    from kedro.pipeline.node import Node
+
 logger = logging.getLogger(__name__)
+
+
+class LazyMlflowHook:
+    """kedro-mlflow's hook (as ml_app's :class:`~ml_app.pipeline_model.LeanMlflowHook`),
+    imported on the first hook call, i.e. when a session starts, never at ``settings.py``
+    import: ``kedro registry list`` and the other commands that start no session do not pay
+    the ~2 s of importing MLflow. Each method forwards one of ``MlflowHook``'s hook
+    implementations with the same arguments (pluggy passes arguments by name).
+    """
+
+    def __init__(self) -> None:
+        self._hook = None
+
+    @property
+    def hook(self):
+        if self._hook is None:
+            from ml_app.pipeline_model import LeanMlflowHook
+
+            self._hook = LeanMlflowHook()
+        return self._hook
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self.hook.after_context_created(context)
+
+    @hook_impl
+    def after_catalog_created(
+        self,
+        catalog: DataCatalog,
+        conf_catalog: dict[str, Any],
+        conf_creds: dict[str, Any],
+        parameters: dict[str, Any],
+        save_version: str,
+        load_versions: dict[str, str],
+    ) -> None:
+        self.hook.after_catalog_created(
+            catalog, conf_catalog, conf_creds, parameters, save_version, load_versions
+        )
+
+    @hook_impl
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
+        self.hook.before_pipeline_run(run_params, pipeline, catalog)
+
+    @hook_impl
+    def before_node_run(
+        self, node: Node, catalog: DataCatalog, inputs: dict[str, Any], is_async: bool
+    ) -> None:
+        self.hook.before_node_run(node, catalog, inputs, is_async)
+
+    @hook_impl
+    def after_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
+        self.hook.after_pipeline_run(run_params, pipeline, catalog)
+
+    @hook_impl
+    def on_pipeline_error(
+        self,
+        error: Exception,
+        run_params: dict[str, Any],
+        pipeline: Pipeline,
+        catalog: DataCatalog,
+    ) -> None:
+        self.hook.on_pipeline_error(error, run_params, pipeline, catalog)
 
 
 class ModelRegistryHooks:
@@ -34,13 +100,24 @@ class ModelRegistryHooks:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline) -> None:
+        if not isinstance(pipeline, PipelineML):
+            self._run_id = None
+            return
+        import mlflow
+
         active = mlflow.active_run()
-        self._run_id = active.info.run_id if isinstance(pipeline, PipelineML) and active else None
+        self._run_id = active.info.run_id if active else None
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline) -> None:
         if self._run_id is None:
             return
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        from ml_app.model_logging import provenance
+        from ml_app.registry import alias_version, make_champion
+
         client = mlflow.MlflowClient()
         name = shared_resolver("registered_model_name")
         versions = client.search_model_versions(f"name = '{name}' and run_id = '{self._run_id}'")

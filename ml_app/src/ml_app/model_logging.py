@@ -33,6 +33,7 @@ RUNTIME_DISTRIBUTIONS = (
     "kedro-mlflow",
     "mlflow",
     "scikit-learn",
+    "treelite",
     "pandas",
     "numpy",
     "pyarrow",

@@ -11,6 +11,11 @@ the model loads with ``mlflow.pyfunc.load_model`` and serves with ``mlflow model
 once, with no copy, no runner and no logging. Predict-time ``params`` (e.g. another runner) take
 kedro-mlflow's own path.
 
+:meth:`LeanPipelineModel.predict_validated` is the documented fast path for a caller that has
+already validated its rows against the same contract (the decision service does, once per
+request): it runs the nodes downstream of ``valid_instances`` only, skipping both the model's own
+contract check and MLflow's signature enforcement (the contract is stricter than the signature).
+
 :class:`LeanMlflowHook` is kedro-mlflow's hook, logging this class instead of its parent. It is
 registered in ``settings.py`` in place of the plugin's own instance.
 """
@@ -26,7 +31,11 @@ from kedro.io import DataCatalog
 from kedro.pipeline import Pipeline
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from kedro_mlflow.mlflow import KedroPipelineModel
+from kedro_mlflow.pipeline.pipeline_ml import PipelineML
 
+# the inference pipeline's contract-valid instances (ml_app.pipelines.inference.pipeline.VALIDATED;
+# a literal, so that a model bundle's class does not depend on a module it may not ship)
+VALIDATED = "valid_instances"
 # the module, not the plugin's hook instance that kedro_mlflow.framework.hooks also names so
 _HOOK_MODULE = importlib.import_module("kedro_mlflow.framework.hooks.mlflow_hook")
 
@@ -46,12 +55,28 @@ class LeanPipelineModel(KedroPipelineModel):
             if name != self.input_name
         }
         self._nodes = self.pipeline.nodes  # topologically sorted
+        validated = VALIDATED in self.pipeline.datasets()
+        self._validated_nodes = (
+            self.pipeline.from_inputs(VALIDATED).nodes if validated else self._nodes
+        )
+        self._validated_input = VALIDATED if validated else self.input_name
 
     def predict(self, context, model_input, params: dict[str, Any] | None = None) -> Any:
         if params:
             return super().predict(context, model_input, params)
-        data = {**self._artifacts, self.input_name: model_input}
-        for node in self._nodes:
+        return self._run(self._nodes, self.input_name, model_input)
+
+    def predict_validated(self, valid_instances: Any) -> Any:
+        """Scores of rows the caller has validated against the TransactionInstance contract.
+
+        The same nodes as :meth:`predict` minus ``validate_instances``; call it on the output
+        of ``FastContract(TransactionInstance).validate`` (coerced types), never on raw input.
+        """
+        return self._run(self._validated_nodes, self._validated_input, valid_instances)
+
+    def _run(self, nodes: list, input_name: str, model_input: Any) -> Any:
+        data = {**self._artifacts, input_name: model_input}
+        for node in nodes:
             result = node.func(*(data[name] for name in node.inputs))
             outputs = node.outputs
             data.update(zip(outputs, result if len(outputs) > 1 else (result,), strict=True))
@@ -69,5 +94,12 @@ class LeanMlflowHook(MlflowHook):
     def after_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:
+        if isinstance(pipeline, PipelineML):
+            # signature, requirements, provenance: computed when the model is logged, not when
+            # pipelines are registered (they import MLflow and ask git); they replace
+            # PipelineML's defaults (e.g. signature "auto")
+            from ml_app.model_logging import log_model_kwargs
+
+            pipeline.log_model_kwargs = {**pipeline.log_model_kwargs, **log_model_kwargs()}
         with mock.patch.object(_HOOK_MODULE, "KedroPipelineModel", LeanPipelineModel):
             super().after_pipeline_run(run_params, pipeline, catalog)

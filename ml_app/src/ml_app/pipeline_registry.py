@@ -13,12 +13,14 @@ model (kedro-mlflow #554/#690). That is why ``__default__`` is the training obje
 """
 
 from kedro.pipeline import Pipeline
-from kedro_mlflow.pipeline import pipeline_ml_factory
+from kedro_mlflow.pipeline import pipeline_ml_factory  # imports no MLflow
 
-from ml_app.model_logging import log_model_kwargs
 from ml_app.pipelines.monitoring.pipeline import create_pipeline as monitoring
 from ml_app.pipelines.promotion.pipeline import create_pipeline as promotion
 from ml_app.pipelines.training.pipeline import create_pipeline as full_pipeline
+from shared_schemas.config import shared_resolver
+
+MODEL_NAME_IN_RUN = "model"  # the pipeline model's folder in its run (ml_app.model_logging)
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -28,7 +30,12 @@ def register_pipelines() -> dict[str, Pipeline]:
         training=full.only_nodes_with_tags("training"),
         inference=inference,
         input_name="instances",
-        log_model_kwargs=log_model_kwargs(),
+        # the rest (signature, requirements, code, provenance) is added by LeanMlflowHook when
+        # the model is logged: computing it here would import MLflow for every kedro command
+        log_model_kwargs={
+            "name": MODEL_NAME_IN_RUN,
+            "registered_model_name": shared_resolver("registered_model_name"),
+        },
     )
     return {
         "training": training,

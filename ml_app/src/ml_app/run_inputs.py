@@ -18,11 +18,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import mlflow
 import pandas as pd
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
-from mlflow.exceptions import MlflowException
 
 from shared_schemas.exchange import ExchangeParquetDataset
 
@@ -42,6 +40,8 @@ def card_summary(card: str) -> str:
 
 def exchange_input(name: str, dataset: ExchangeParquetDataset, data: pd.DataFrame):
     """An MLflow dataset for a loaded exchange dataset, and its input tags."""
+    import mlflow.data  # imported when a run needs it, not when the project starts
+
     described = dataset._describe()
     source = (
         described["filepath"]
@@ -60,6 +60,8 @@ def exchange_input(name: str, dataset: ExchangeParquetDataset, data: pd.DataFram
 
 
 class MlflowRunInputsHooks:
+    """Records what each run read; imports MLflow only once a run starts (start-up stays fast)."""
+
     def __init__(self) -> None:
         self._catalog: Any = None
         self._run_id: str | None = None
@@ -67,6 +69,8 @@ class MlflowRunInputsHooks:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog) -> None:
+        import mlflow
+
         active = mlflow.active_run()
         self._catalog, self._logged = catalog, set()
         self._run_id = active.info.run_id if active else None
@@ -82,6 +86,8 @@ class MlflowRunInputsHooks:
         dataset = self._catalog.get(dataset_name) if self._catalog is not None else None
         if not isinstance(dataset, ExchangeParquetDataset) or not isinstance(data, pd.DataFrame):
             return
+        import mlflow
+
         self._logged.add(dataset_name)
         mlflow_dataset, tags = exchange_input(dataset_name, dataset, data)
         mlflow.log_input(mlflow_dataset, context=dataset_name, tags=tags)
@@ -97,6 +103,9 @@ class MlflowRunInputsHooks:
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline) -> None:
         if self._run_id is None:
             return
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
         client = mlflow.MlflowClient()
         names = {a.path for a in client.list_artifacts(self._run_id)}
         if MODEL_CARD not in names:

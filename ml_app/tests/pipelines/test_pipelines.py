@@ -4,7 +4,7 @@ from kedro_mlflow.pipeline.pipeline_ml import PipelineML
 
 from ml_app.pipeline_registry import register_pipelines
 
-SHARED = {"validate_instances", "build_model_input", "predict_scores"}
+SHARED = {"validate_instances", "predict_scores"}
 
 
 def test_inference_nodes_are_the_training_nodes_tagged_inference():
@@ -20,7 +20,9 @@ def test_inference_nodes_are_the_training_nodes_tagged_inference():
     assert {
         "split_by_time",
         "fit_preprocessor",
+        "build_model_input",
         "fit_classifier",
+        "compile_model",
         "evaluate_model",
     } <= training_only
     assert all("inference" not in training_nodes[n].tags for n in training_only)
@@ -29,7 +31,8 @@ def test_inference_nodes_are_the_training_nodes_tagged_inference():
 def test_the_pipeline_model_takes_instances_and_returns_scores():
     training = register_pipelines()["training"]
     assert training.input_name == "instances"
-    assert training.inference.inputs() == {"instances", "preprocessor", "classifier"}
+    # the compiled model is the only fitted artifact served (a persisted dataset, logged with it)
+    assert training.inference.inputs() == {"instances", "compiled_model"}
     assert training.inference.outputs() == {"scores"}
 
 

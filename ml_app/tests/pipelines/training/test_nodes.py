@@ -2,8 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_app.pipelines.inference.nodes import build_model_input, predict_scores
+from ml_app.pipelines.inference.nodes import predict_scores
 from ml_app.pipelines.training import nodes
+from ml_app.pipelines.training.nodes import build_model_input
 
 
 def test_split_is_by_time_and_uses_only_labelled_rows(data, params):
@@ -44,7 +45,9 @@ def test_both_model_families_learn_the_signal(data, params, family):
     preprocessor = nodes.fit_preprocessor(train, p)
     model_input = build_model_input(instances, preprocessor)
     classifier = nodes.fit_classifier(model_input, train, p)
-    scores = predict_scores(model_input, classifier)
+    compiled = nodes.compile_model(preprocessor, classifier, train, p)
+    assert compiled.compiled
+    scores = predict_scores(instances, compiled)
     metrics, policy, _ = nodes.evaluate_model(
         scores, valid, params["evaluation"], params["decision_costs"]
     )

@@ -17,6 +17,7 @@ import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.io.core import DatasetError
+from threadpoolctl import threadpool_limits
 
 from user_app.decisions import decision_thresholds
 from user_app.online.explain import Explainer
@@ -94,6 +95,9 @@ def build(args: argparse.Namespace) -> tuple[object, dict]:
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
     app, params = build(args)
+    # Requests run concurrently; a model call must not start its own pool of threads on top
+    # (OpenMP / BLAS): on a busy machine that oversubscribes the cores and the tail explodes.
+    threadpool_limits(1)
     host = args.host or params["host"]
     port = args.port or params["port"]
     logger.warning("Serving %s on http://%s:%s", params["registry"]["model_name"], host, port)

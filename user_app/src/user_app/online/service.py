@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from mlflow.exceptions import MlflowException
 
 import user_app
 from shared_schemas.enforce import ContractViolation
@@ -136,6 +137,22 @@ def validate(frame: pd.DataFrame) -> pd.DataFrame:
         ) from None
 
 
+def predict_valid(model: ScoringModel, rows: pd.DataFrame) -> Any:
+    """Scores of ``rows``, which :func:`validate` has just checked against the contract.
+
+    ml_app's pipeline model offers ``predict_validated`` (its documented fast path, reached
+    through ``unwrap_python_model`` as MLflow intends for custom methods): the same inference
+    nodes without the model's own contract check and MLflow's signature enforcement, both
+    already done here (the contract is stricter than the signature). Any other pyfunc model
+    is called through ``predict``, checks included.
+    """
+    try:
+        fast = getattr(model.model.unwrap_python_model(), "predict_validated", None)
+    except (AttributeError, MlflowException):  # not a custom python model
+        fast = None
+    return fast(rows) if fast is not None else model.predict(rows)
+
+
 class DecisionService:
     """The request handling, independent of HTTP: parse, validate, route, score, decide, log."""
 
@@ -155,7 +172,7 @@ class DecisionService:
 
     def score(self, model: ScoringModel, route: str, rows: pd.DataFrame) -> Scored:
         started = time.perf_counter()
-        scores = model.predict(rows)
+        scores = predict_valid(model, rows)
         latency_ms = (time.perf_counter() - started) * 1000
         score = np.asarray(scores["score"], dtype=float)
         decided = classify(score, *self.thresholds)
@@ -173,7 +190,11 @@ class DecisionService:
             latency_ms=latency_ms,
         )
         ids = np.asarray(scores["transaction_id"], dtype=np.int64)
-        event_time = rows.set_index("transaction_id")["event_time"].reindex(ids).to_numpy()
+        row_ids = rows["transaction_id"].to_numpy()
+        if np.array_equal(ids, row_ids):  # the pipeline model keeps the rows' order
+            event_time = rows["event_time"].to_numpy()
+        else:
+            event_time = rows.set_index("transaction_id")["event_time"].reindex(ids).to_numpy()
         scored = Scored(log, ids, event_time, score, decided)
         self.sink.record(scored)
         return scored

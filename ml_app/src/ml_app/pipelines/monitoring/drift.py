@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 
 def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
@@ -37,5 +36,7 @@ def ks(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
     current = current[~np.isnan(current)]
     if len(reference) == 0 or len(current) == 0:
         return float("nan"), float("nan")
+    from scipy import stats  # imported when drift is measured, not at pipeline registration
+
     result = stats.ks_2samp(reference, current)
     return float(result.statistic), float(result.pvalue)

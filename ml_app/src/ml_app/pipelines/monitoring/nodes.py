@@ -21,21 +21,20 @@ from __future__ import annotations
 import base64
 import io
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score
 
 from ml_app.pipelines.monitoring.drift import ks, psi
 from ml_app.pipelines.training.nodes import recall_at_alert_rate
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
 from shared_schemas.ml_to_user import FraudDecision
+
+if TYPE_CHECKING:  # matplotlib and scikit-learn are imported by the nodes that use them
+    from matplotlib.figure import Figure
+else:  # what Kedro's type-hint extraction resolves, without importing the library
+    Figure = Any
 
 logger = logging.getLogger(__name__)
 ID = TransactionInstance.transaction_id
@@ -86,6 +85,8 @@ def performance_by_period(
     params: dict[str, Any],
 ) -> pd.DataFrame:
     """Realised performance per period and model version, on labelled payments only."""
+    from sklearn.metrics import average_precision_score
+
     frame = decisions.join(_periods(decisions[TIME], params["period"]))
     frame = frame.merge(labels[[ID, TARGET]], on=ID, how="left", validate="one_to_one")
     final_until = matured_until(labels)
@@ -266,10 +267,20 @@ def _metric_history(
     return history
 
 
-def _png(fig: plt.Figure) -> str:
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend, imported when a plot is drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
+    _pyplot().close(fig)
     return base64.b64encode(buffer.getvalue()).decode()
 
 
@@ -302,6 +313,7 @@ def _performance_chart(performance: pd.DataFrame, alerts: dict[str, Any]) -> str
         return None
     periods = sorted(drawable["period_start"].unique())
     position = {p: i for i, p in enumerate(periods)}
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
     for version, unsorted in drawable.groupby("model_version"):
         part = unsorted.sort_values("period_start")
@@ -355,7 +367,9 @@ def render_html(
             "(<code>monitoring.min_drift_rows</code>).</p>"
         )
     else:
-        fig, ax = plt.subplots(figsize=(8, 0.35 * max(len(heat), 4) + 1), layout="constrained")
+        fig, ax = _pyplot().subplots(
+            figsize=(8, 0.35 * max(len(heat), 4) + 1), layout="constrained"
+        )
         image = ax.imshow(heat.to_numpy(), aspect="auto", cmap="Reds", vmin=0, vmax=0.5)
         ax.set_yticks(range(len(heat)), heat.index)
         ax.set_xticks(range(len(heat.columns)), [str(c.date()) for c in heat.columns], rotation=45)

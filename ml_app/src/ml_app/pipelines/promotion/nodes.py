@@ -14,20 +14,19 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from ml_app.pipelines.training.nodes import classification_metrics, join_scores
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
 from shared_schemas.ml_to_user import FraudScore
+
+if TYPE_CHECKING:  # matplotlib is imported when the comparison is plotted
+    from matplotlib.figure import Figure
+else:  # what Kedro's type-hint extraction resolves, without importing the library
+    Figure = Any
 
 logger = logging.getLogger(__name__)
 ID = TransactionInstance.transaction_id
@@ -169,10 +168,21 @@ def decide_promotion(
     return decision, {"promoted": promoted, "version": chall_v}, metrics
 
 
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend, imported when a plot is drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def plot_comparison(
     registry: dict[str, Any], champion: dict[str, float], challenger: dict[str, float]
 ) -> Figure:
     """Side-by-side bars of both models' metrics on the promotion window."""
+    plt = _pyplot()
     names = list(champion)
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")

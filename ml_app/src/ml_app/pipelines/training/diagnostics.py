@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # plots are files, never windows
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from sklearn.base import BaseEstimator
-from sklearn.calibration import calibration_curve
-from sklearn.inspection import permutation_importance
-from sklearn.metrics import log_loss, precision_recall_curve, roc_curve
 
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
 from shared_schemas.ml_to_user import FraudScore
+
+if TYPE_CHECKING:  # matplotlib and scikit-learn are imported when a plot is drawn
+    from matplotlib.figure import Figure
+    from sklearn.base import BaseEstimator
+else:  # what Kedro's type-hint extraction resolves, without importing the library
+    Figure = BaseEstimator = Any
 
 logger = logging.getLogger(__name__)
 ID = TransactionInstance.transaction_id
@@ -27,14 +23,26 @@ TARGET = FraudLabel.is_fraud
 SCORE = FraudScore.score
 
 
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend, imported when a plot is drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # plots are files, never windows
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _figure(title: str) -> tuple[Figure, Any]:
-    fig, ax = plt.subplots(figsize=(6, 4.5), layout="constrained")
+    fig, ax = _pyplot().subplots(figsize=(6, 4.5), layout="constrained")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     return fig, ax
 
 
 def plot_roc(predictions: pd.DataFrame) -> Figure:
+    from sklearn.metrics import roc_curve
+
     fpr, tpr, _ = roc_curve(predictions[TARGET], predictions[SCORE])
     fig, ax = _figure("ROC curve (validation window)")
     ax.plot(fpr, tpr, label="model")
@@ -45,6 +53,8 @@ def plot_roc(predictions: pd.DataFrame) -> Figure:
 
 
 def plot_precision_recall(predictions: pd.DataFrame) -> Figure:
+    from sklearn.metrics import precision_recall_curve
+
     precision, recall, _ = precision_recall_curve(predictions[TARGET], predictions[SCORE])
     fig, ax = _figure("Precision-recall curve (validation window)")
     ax.plot(recall, precision, label="model")
@@ -55,6 +65,8 @@ def plot_precision_recall(predictions: pd.DataFrame) -> Figure:
 
 
 def plot_calibration(predictions: pd.DataFrame) -> Figure:
+    from sklearn.calibration import calibration_curve
+
     observed, predicted = calibration_curve(
         predictions[TARGET], predictions[SCORE], n_bins=10, strategy="quantile"
     )
@@ -87,6 +99,8 @@ def plot_feature_importance(
         n=min(params["importance_sample"], len(predictions)), random_state=0
     )
     X = model_input.loc[sample[ID].to_numpy()]
+    from sklearn.inspection import permutation_importance
+
     result = permutation_importance(
         classifier,
         X,
@@ -113,6 +127,8 @@ def plot_loss_curve(
         return fig
     X = model_input.loc[predictions[ID].to_numpy()]
     y = predictions[TARGET].astype(int).to_numpy()
+    from sklearn.metrics import log_loss
+
     losses = [log_loss(y, p[:, 1], labels=[0, 1]) for p in classifier.staged_predict_proba(X)]
     ax.plot(np.arange(1, len(losses) + 1), losses)
     ax.set(xlabel="iteration", ylabel="log loss")
@@ -135,5 +151,5 @@ def plot_diagnostics(
         plot_feature_importance(classifier, model_input, predictions, params),
         plot_loss_curve(classifier, model_input, predictions),
     )
-    plt.close("all")
+    _pyplot().close("all")
     return figures

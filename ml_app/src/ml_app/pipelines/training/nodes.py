@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import (
-    average_precision_score,
-    brier_score_loss,
-    log_loss,
-    roc_auc_score,
-)
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from ml_app.pipelines.inference.compiled import CompiledModel
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
 from shared_schemas.ml_to_user import FraudScore
+
+if TYPE_CHECKING:  # scikit-learn is imported where it is used: registering pipelines stays fast
+    from sklearn.base import BaseEstimator
+    from sklearn.compose import ColumnTransformer
+else:  # what Kedro's type-hint extraction resolves, without importing the library
+    BaseEstimator = ColumnTransformer = Any
 
 logger = logging.getLogger(__name__)
 ID = TransactionInstance.transaction_id
@@ -77,6 +71,11 @@ def as_float(values: pd.DataFrame) -> pd.DataFrame:
 
 def fit_preprocessor(train: pd.DataFrame, params: dict[str, Any]) -> ColumnTransformer:
     """Fit imputation (with missing-value indicators), log scaling and one-hot encoding."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+
     features = params["features"]
     imputer = {"strategy": "median", "add_indicator": True, "keep_empty_features": True}
     preprocessor = ColumnTransformer(
@@ -110,6 +109,11 @@ def fit_preprocessor(train: pd.DataFrame, params: dict[str, Any]) -> ColumnTrans
 
 def make_classifier(model_params: dict[str, Any]) -> BaseEstimator:
     """The configured family: ``hist_gradient_boosting`` (default) or ``logistic_regression``."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     family = model_params["family"]
     kwargs = dict(model_params.get(family) or {})
     if family == "hist_gradient_boosting":
@@ -122,6 +126,13 @@ def make_classifier(model_params: dict[str, Any]) -> BaseEstimator:
     )
 
 
+def build_model_input(instances: pd.DataFrame, preprocessor: ColumnTransformer) -> pd.DataFrame:
+    """Features as the classifier is fitted on them (imputed, log-scaled, one-hot), by id."""
+    model_input = preprocessor.transform(instances)
+    model_input.index = pd.Index(instances[ID].to_numpy(), name=ID)
+    return model_input
+
+
 def fit_classifier(
     model_input: pd.DataFrame, train: pd.DataFrame, params: dict[str, Any]
 ) -> BaseEstimator:
@@ -131,6 +142,63 @@ def fit_classifier(
     classifier.fit(X, train[TARGET].astype(int).to_numpy())
     logger.info("Fitted %s on %d rows x %d features", type(classifier).__name__, *X.shape)
     return classifier
+
+
+def compile_model(
+    preprocessor: ColumnTransformer,
+    classifier: BaseEstimator,
+    train: pd.DataFrame,
+    params: dict[str, Any],
+) -> CompiledModel:
+    """The fitted preprocessor and classifier compiled for serving, checked against both.
+
+    The compiled model is what the pipeline model serves and what training evaluates; before it
+    is used, its scores on a sample of the training rows must equal scikit-learn's within
+    ``compile.tolerance``, or training stops (a compiler bug must never reach the registry).
+    """
+    settings = params["compile"]
+    compiled = CompiledModel(
+        preprocessor,
+        classifier,
+        gtil_max_rows=settings["gtil_max_rows"],
+        enabled=settings["enabled"],
+    )
+    sample = train.head(settings["check_rows"]).drop(columns=[TARGET])
+    # both paths of the tree model: one thread of GTIL (small batches) and the batch predictor
+    got = np.concatenate(
+        [compiled.predict_proba(sample.iloc[i : i + 1]) for i in range(min(50, len(sample)))]
+        + [compiled.predict_proba(sample)]
+    )
+    reference = compiled.reference_proba(sample)
+    want = np.concatenate([reference[: min(50, len(sample))], reference])
+    worst = float(np.max(np.abs(got - want))) if len(want) else 0.0
+    if not worst <= settings["tolerance"]:
+        raise RuntimeError(
+            f"The compiled model differs from scikit-learn by {worst:.3g} (> "
+            f"{settings['tolerance']}) on training rows: set training.compile.enabled=false "
+            "to serve through scikit-learn, and report the fitted objects."
+        )
+    logger.info(
+        "Compiled %s (%s): max |compiled - sklearn| = %.3g on %d rows",
+        type(classifier).__name__,
+        compiled.kind,
+        worst,
+        len(want),
+    )
+    return compiled
+
+
+def write_model_card(
+    metrics: dict[str, dict[str, float]], policy: dict[str, Any], params: dict[str, Any]
+) -> str:
+    """The run's markdown model card (:mod:`ml_app.pipelines.training.model_card`).
+
+    Imported when the card is written: it reads the provenance through ``model_logging``,
+    which imports MLflow, and registering pipelines must not.
+    """
+    from ml_app.pipelines.training import model_card
+
+    return model_card.write_model_card(metrics, policy, params)
 
 
 def join_scores(scores: pd.DataFrame, labelled: pd.DataFrame) -> pd.DataFrame:
@@ -168,6 +236,8 @@ def classification_metrics(
     y: np.ndarray, s: np.ndarray, costs: dict[str, float], alert_rate: float, threshold: float
 ) -> dict[str, float]:
     """Ranking, calibration and cost metrics of scores ``s`` against outcomes ``y``."""
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
     return {
         "roc_auc": float(roc_auc_score(y, s)),
         "pr_auc": float(average_precision_score(y, s)),

@@ -1,14 +1,14 @@
 """training: split, fit, evaluate and diagnose; includes every inference node.
 
-Nodes tagged only ``training`` fit and evaluate; the inference nodes (tagged ``training`` and
-``inference``) are the same node objects the pipeline model will run when served.
+Nodes tagged only ``training`` fit, compile and evaluate; the inference nodes (tagged ``training``
+and ``inference``) are the same node objects the pipeline model will run when served, so the
+validation metrics are computed on the compiled model's scores, exactly what is served.
 """
 
 from kedro.pipeline import Pipeline, node, pipeline
 
 from ml_app.pipelines.inference.pipeline import create_pipeline as inference_pipeline
 from ml_app.pipelines.training import diagnostics, nodes
-from ml_app.pipelines.training.model_card import write_model_card
 
 PLOTS = [
     "roc",
@@ -36,10 +36,22 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="fit_preprocessor",
             ),
             node(
+                nodes.build_model_input,
+                inputs=["valid_instances", "preprocessor"],
+                outputs="model_input",
+                name="build_model_input",
+            ),
+            node(
                 nodes.fit_classifier,
                 inputs=["model_input", "train_set", "params:training"],
                 outputs="classifier",
                 name="fit_classifier",
+            ),
+            node(
+                nodes.compile_model,
+                inputs=["preprocessor", "classifier", "train_set", "params:training"],
+                outputs="compiled_model",
+                name="compile_model",
             ),
             node(
                 nodes.evaluate_model,
@@ -60,7 +72,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="plot_diagnostics",
             ),
             node(
-                write_model_card,
+                nodes.write_model_card,
                 inputs=["validation", "decision_policy", "params:training"],
                 outputs="model_card",
                 name="write_model_card",

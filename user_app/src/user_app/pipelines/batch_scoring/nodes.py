@@ -10,14 +10,18 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from shared_schemas.etl_to_ml import TransactionInstance
 from shared_schemas.ml_to_user import FraudScore
-from user_app.datasets import ScoringModel
 from user_app.decisions import LOG_COLUMNS, decision_frame, decision_thresholds, log_record
+
+if TYPE_CHECKING:  # user_app.datasets imports MLflow: not when pipelines are registered
+    from user_app.datasets import ScoringModel
+else:  # what Kedro's type-hint extraction resolves, without importing MLflow
+    ScoringModel = Any
 
 logger = logging.getLogger(__name__)
 ID = TransactionInstance.transaction_id
