@@ -17,7 +17,12 @@ def checkout(pytester) -> None:
 
 @pytest.mark.parametrize(
     "touched",
-    ["mlflow.db", "data/exchange/instances/day=2025-06-01/part-0.parquet", "ml_app/data/x.pkl"],
+    [
+        "mlflow.db",
+        "data/exchange/instances/day=2025-06-01/part-0.parquet",
+        "ml_app/data/x.pkl",
+        "ml_app/mlruns/0/meta.yaml",
+    ],
 )
 def test_a_session_that_writes_the_users_state_fails_naming_it(pytester, touched):
     checkout(pytester)

@@ -1,20 +1,20 @@
 """A pytest plugin: a test session fails if it changed the user's own state in the checkout.
 
 Tests must run in temporary folders and never touch the developer's tracking store, model
-artifacts or data (the repository's ``mlflow.db``, ``mlartifacts/``, ``data/`` and each app's
-``data/``). A test that forgets (a ``kedro`` command run in an app folder, whose kedro-mlflow hook
-creates an experiment in the default store, say) is caught here, in every environment that has
-shared-schemas installed: the plugin is registered through the ``pytest11`` entry point.
+artifacts or data (``mlflow.db``, ``mlartifacts/``, ``mlruns/`` and ``data/``, at the
+repository's root and in each app's folder). A test that forgets (a ``kedro`` command run in an
+app folder, whose kedro-mlflow hook creates an experiment in the default store, say) is caught
+here, in every environment that has shared-schemas installed: the plugin is registered through
+the ``pytest11`` entry point.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-USER_STATE = ("mlflow.db", "mlartifacts", "data")
+USER_STATE = ("mlflow.db", "mlartifacts", "mlruns", "data")
 _KEY = pytest.StashKey[tuple[Path, dict[str, tuple[int, int]]]]()
 
 
@@ -27,8 +27,8 @@ def _monorepo_root(start: Path) -> Path | None:
 
 def user_state_paths(root: Path) -> list[Path]:
     """The places in a checkout that hold the user's state."""
-    apps = [p.parent for p in root.glob("*/conf/base")]
-    return [root / name for name in USER_STATE] + [app.parent / "data" for app in apps]
+    apps = [p.parent.parent for p in root.glob("*/conf/base")]
+    return [base / name for base in (root, *apps) for name in USER_STATE]
 
 
 def fingerprint(root: Path) -> dict[str, tuple[int, int]]:
@@ -43,8 +43,6 @@ def fingerprint(root: Path) -> dict[str, tuple[int, int]]:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if os.environ.get("ALLOW_USER_STATE_CHANGES") == "1":
-        return
     root = _monorepo_root(Path(session.config.rootpath).resolve())
     if root is not None:
         session.stash[_KEY] = (root, fingerprint(root))
