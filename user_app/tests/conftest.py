@@ -52,9 +52,13 @@ def make_world(root: Path, scales: tuple[float, ...]) -> tuple[Path, list[str]]:
     uri = f"sqlite:///{root / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # kedro runs can't import tests
+    # artifacts under root too: the Default experiment would put them in ./mlruns (the checkout)
+    experiment = mlflow.MlflowClient(uri).create_experiment(
+        f"user_app-tests-{root.name}", artifact_location=(root / "mlartifacts").as_uri()
+    )
     run_ids = []
     for scale in scales:
-        with mlflow.start_run() as run:
+        with mlflow.start_run(experiment_id=experiment) as run:
             mlflow.pyfunc.log_model(
                 name="model",
                 python_model=AmountModel(scale),
