@@ -85,14 +85,6 @@ def sweep_stale_temp_files(fs: fsspec.AbstractFileSystem, pattern: str) -> int:
     return swept
 
 
-def _contract_of(contract: str | type | None):
-    if contract is None or not isinstance(contract, str):
-        return contract
-    from kedro.utils import load_obj  # noqa: PLC0415
-
-    return load_obj(contract)
-
-
 class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
     """Day-partitioned Parquet with atomic publish and contract-version checks."""
 
@@ -136,9 +128,11 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         self._producer = producer
         self._mode = mode
         self._last_partitions = last_partitions
-        self._contract_path = contract if isinstance(contract, str) else None
-        model = _contract_of(contract)
-        self._physical = PhysicalContract.of(model) if model is not None else None
+        if isinstance(contract, str):
+            from kedro.utils import load_obj  # noqa: PLC0415
+
+            contract = load_obj(contract)
+        self._physical = PhysicalContract.of(contract) if contract is not None else None
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:

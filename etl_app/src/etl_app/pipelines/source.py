@@ -24,7 +24,7 @@ from shared_schemas.quarantine import FAILED_CHECKS, split_valid_rows
 
 logger = logging.getLogger(__name__)
 
-#: What the source extract returns for a payment, and which contract column checks each.
+#: The columns the source extract returns for a payment (the rest are left out).
 PAYMENT_COLUMNS = [
     "transaction_id",
     "card_id",
