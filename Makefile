@@ -21,7 +21,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(ROOT)/.tools/bin/uv)
 export UV
 PYTHON ?= python3
 APPS := etl_app ml_app user_app
-MEMBERS := shared_schemas $(APPS)
+MEMBERS := shared_schemas shared_runtime $(APPS)
 APP ?= ml_app
 empty :=
 space := $(empty) $(empty)
