@@ -258,8 +258,8 @@ docs: install ## The documentation site (mkdocs-material, strict: broken links f
 mlflow-ui: install ## MLflow UI on 127.0.0.1:5000 over the shared tracking store (PORT=5001)
 	@echo ">> open http://127.0.0.1:$(or $(PORT),5000)/#/experiments?workflowType=machine_learning (MLflow's model-training view; MLflow 3.17 opens on its GenAI pages without the parameter)"
 	cd $(ROOT)/ml_app && .venv/bin/mlflow ui --host 127.0.0.1 --port $(or $(PORT),5000) \
-	  --backend-store-uri "$$($(ROOT)/.venv/bin/python -m shared_schemas.config mlflow_tracking_uri)" \
-	  --default-artifact-root "$$($(ROOT)/.venv/bin/python -m shared_schemas.config mlflow_artifact_root)"
+	  --backend-store-uri "$$($(ROOT)/.venv/bin/python -m shared_runtime.config mlflow_tracking_uri)" \
+	  --default-artifact-root "$$($(ROOT)/.venv/bin/python -m shared_runtime.config mlflow_artifact_root)"
 
 .PHONY: clean
 clean: ## Remove generated data, the MLflow store and environments

@@ -40,11 +40,11 @@ import requests
 from scripts.demo import oracle_ceiling
 from scripts.loop import ROOT, env_bin, loop_steps, run_steps
 from scripts.servers import Server, free_port
+from shared_runtime.exchange import ExchangeParquetDataset
+from shared_runtime.testing import isolated_app, isolated_env
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
 from shared_schemas.examples import transaction_instance_example
-from shared_schemas.exchange import ExchangeParquetDataset
 from shared_schemas.ml_to_user import FraudDecision
-from shared_schemas.testing import isolated_app, isolated_env
 
 APPS = ("etl_app", "ml_app", "user_app")
 PROBES = ROOT / "scripts" / "probes"

@@ -21,8 +21,8 @@ import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from scripts.loop import ROOT, loop_steps, run_steps
-from shared_schemas.config import load_shared_config
-from shared_schemas.exchange import ExchangeParquetDataset
+from shared_runtime.config import load_shared_config
+from shared_runtime.exchange import ExchangeParquetDataset
 
 # Score May and June, not only June: with labels as of 2025-07-01 and 45 days to maturity, the
 # first weeks of May have final labels, so the monitoring report the demo ends with shows

@@ -29,8 +29,8 @@ import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from scripts.loop import ROOT, Step, run_steps
-from shared_schemas.exchange import ExchangeParquetDataset
-from shared_schemas.testing import isolated_app, isolated_env
+from shared_runtime.exchange import ExchangeParquetDataset
+from shared_runtime.testing import isolated_app, isolated_env
 
 START, END, DRIFT = "2025-01-01", "2025-09-01", "2025-05-01"
 MONTHS = ["2025-04-01", "2025-05-01", "2025-06-01", "2025-07-01", "2025-08-01"]

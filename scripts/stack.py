@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scripts.servers import Server, free_port
-from shared_schemas.testing import throwaway_postgres
+from shared_runtime.testing import throwaway_postgres
 
 ARTIFACT_BUCKET = "mlflow-artifacts"
 # moto accepts any credentials; the names are what boto3 and MLflow read

@@ -29,7 +29,7 @@ import mlflow
 
 from scripts.loop import ROOT, env_bin, loop_steps, run_steps
 from scripts.servers import Server, free_port
-from shared_schemas.testing import isolated_app, isolated_env
+from shared_runtime.testing import isolated_app, isolated_env
 
 WORLD = {
     "simulate": {"simulate.n_customers": 1500, "simulate.n_merchants": 500},

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from scripts.loop import loop_steps, run_steps
-from shared_schemas.pytest_user_state import fingerprint
-from shared_schemas.testing import isolated_app, isolated_env
+from shared_runtime.pytest_user_state import fingerprint
+from shared_runtime.testing import isolated_app, isolated_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {

@@ -23,9 +23,9 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from shared_schemas.exchange import ExchangeParquetDataset
+from shared_runtime.exchange import ExchangeParquetDataset
+from shared_runtime.testing import isolated_app, isolated_env, kedro_run
 from shared_schemas.ml_to_user import FraudDecision
-from shared_schemas.testing import isolated_app, isolated_env, kedro_run
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_ENV = ROOT / ".tools" / "airflow"

@@ -32,9 +32,9 @@ def test_exchange_dataset_declares_its_contract(app, name, entry):
     assert validator, f"{app}: exchange dataset '{name}' has no validator: declare its contract"
     # YAML 1.1 reads an unquoted `on` key as True; Kedro maps it back to "on" the same way.
     validator = {("on" if key is True else key): value for key, value in validator.items()}
-    assert validator["class"] == "shared_schemas.enforce.ContractValidator"
+    assert validator["class"] == "shared_runtime.enforce.ContractValidator"
     assert validator["options"]["contract"].startswith("shared_schemas.")
-    assert entry["type"] == "shared_schemas.exchange.ExchangeParquetDataset"
+    assert entry["type"] == "shared_runtime.exchange.ExchangeParquetDataset"
     # the dataset checks every file's physical schema against the same contract
     assert entry.get("contract") == validator["options"]["contract"], (
         f"{app}: '{name}' must name its contract for the physical check too (`contract:`)"

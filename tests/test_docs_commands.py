@@ -22,8 +22,8 @@ import mlflow
 import pytest
 import yaml
 
-from shared_schemas.exchange import ExchangeParquetDataset
-from shared_schemas.testing import isolated_app, isolated_env
+from shared_runtime.exchange import ExchangeParquetDataset
+from shared_runtime.testing import isolated_app, isolated_env
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ["README.md", "docs/runbook.md", "docs/adopting.md"]

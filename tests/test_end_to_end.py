@@ -6,11 +6,11 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from shared_runtime.exchange import ExchangeParquetDataset
+from shared_runtime.pytest_user_state import fingerprint
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
-from shared_schemas.exchange import ExchangeParquetDataset
 from shared_schemas.ml_to_user import FraudDecision, PredictionLog
 from shared_schemas.monitoring import MonitoringReport, PromotionDecision
-from shared_schemas.pytest_user_state import fingerprint
 from tests.conftest import ROOT
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared_schemas.testing import isolated_app, isolated_env, kedro_run
+from shared_runtime.testing import isolated_app, isolated_env, kedro_run
 
 APP = Path(__file__).resolve().parents[1]
 SMALL = {"simulate.n_customers": 300, "simulate.n_merchants": 150, "simulate.days": 40}

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import sqlalchemy
 
-from shared_schemas.exchange import ExchangeParquetDataset
-from shared_schemas.testing import isolated_app, isolated_env, kedro_run, throwaway_postgres
+from shared_runtime.exchange import ExchangeParquetDataset
+from shared_runtime.testing import isolated_app, isolated_env, kedro_run, throwaway_postgres
 
 APP = Path(__file__).resolve().parents[1]
 SMALL = {"simulate.n_customers": 400, "simulate.n_merchants": 200, "simulate.days": 45}

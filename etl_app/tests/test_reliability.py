@@ -14,8 +14,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from shared_schemas.exchange import ExchangeParquetDataset
-from shared_schemas.testing import isolated_app, isolated_env, kedro_run
+from shared_runtime.exchange import ExchangeParquetDataset
+from shared_runtime.testing import isolated_app, isolated_env, kedro_run
 
 APP = Path(__file__).resolve().parents[1]
 SMALL = {"simulate.n_customers": 800, "simulate.n_merchants": 300, "simulate.days": 60}

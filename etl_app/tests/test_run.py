@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from shared_runtime.exchange import ExchangeParquetDataset
+from shared_runtime.testing import isolated_app, isolated_env, kedro_run
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
-from shared_schemas.exchange import ExchangeParquetDataset
-from shared_schemas.testing import isolated_app, isolated_env, kedro_run
 
 APP = Path(__file__).resolve().parents[1]
 SMALL = {"simulate.n_customers": 500, "simulate.n_merchants": 250, "simulate.days": 60}

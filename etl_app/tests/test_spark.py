@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from shared_schemas.exchange import ExchangeParquetDataset
-from shared_schemas.testing import isolated_app, isolated_env, kedro_run
+from shared_runtime.exchange import ExchangeParquetDataset
+from shared_runtime.testing import isolated_app, isolated_env, kedro_run
 
 APP = Path(__file__).resolve().parents[1]
 SMALL = {"simulate.n_customers": 400, "simulate.n_merchants": 200, "simulate.days": 45}

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from shared_runtime.exchange import ExchangeParquetDataset
+from shared_runtime.testing import isolated_app
 from shared_schemas.etl_to_ml import MERCHANT_CATEGORIES, FraudLabel, TransactionInstance
-from shared_schemas.exchange import ExchangeParquetDataset
-from shared_schemas.testing import isolated_app
 
 APP = Path(__file__).resolve().parents[1]
 

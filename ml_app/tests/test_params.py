@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared_schemas.testing import isolated_app, isolated_env
+from shared_runtime.testing import isolated_app, isolated_env
 
 APP = Path(__file__).resolve().parents[1]
 

@@ -11,9 +11,9 @@ import pytest
 
 from ml_app.pipelines.promotion.nodes import evaluation_window
 from ml_app.registry import rollback
-from shared_schemas.exchange import ExchangeParquetDataset
+from shared_runtime.exchange import ExchangeParquetDataset
+from shared_runtime.testing import isolated_env, kedro_run
 from shared_schemas.monitoring import PromotionDecision
-from shared_schemas.testing import isolated_env, kedro_run
 from tests.conftest import isolated_project_with_data
 
 APP = Path(__file__).resolve().parents[1]

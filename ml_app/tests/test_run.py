@@ -11,7 +11,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from shared_schemas.testing import isolated_env, kedro_run
+from shared_runtime.testing import isolated_env, kedro_run
 from tests.conftest import isolated_project_with_data
 
 APP = Path(__file__).resolve().parents[1]
@@ -123,7 +123,7 @@ LOAD_AND_PREDICT = textwrap.dedent(
     """
     import json, sys
     import mlflow, pandas as pd
-    from shared_schemas.enforce import ContractViolation
+    from shared_runtime.enforce import ContractViolation
     mlflow.set_tracking_uri(sys.argv[1])
     # the newest version: trained from the pickles the in-project inference run uses
     model = mlflow.pyfunc.load_model("models:/fraud-detector@challenger")
@@ -140,7 +140,7 @@ LOAD_AND_PREDICT = textwrap.dedent(
     pd.testing.assert_frame_equal(one_row, lean.head(1))
     # the fast path for callers that validated already (the decision service) gives the same
     from shared_schemas.etl_to_ml import TransactionInstance
-    from shared_schemas.fast import FastContract
+    from shared_runtime.fast import FastContract
     valid = FastContract(TransactionInstance).validate(instances)
     pd.testing.assert_frame_equal(python_model.predict_validated(valid), lean)
     kind = python_model._artifacts["compiled_model"].kind

@@ -22,8 +22,8 @@ import mlflow
 import pandas as pd
 from kedro_mlflow.mlflow import KedroPipelineModel
 
+from shared_runtime.fast import FastContract
 from shared_schemas.etl_to_ml import TransactionInstance
-from shared_schemas.fast import FastContract
 
 
 def seconds_per_call(fn, budget: float = 1.5, min_calls: int = 3) -> float:

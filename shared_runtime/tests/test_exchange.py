@@ -2,6 +2,7 @@
 
 import os
 import time
+from importlib.metadata import version
 
 import pandas as pd
 import pyarrow as pa
@@ -11,13 +12,13 @@ from kedro.io import DataCatalog
 from kedro.io.core import DatasetError
 from kedro.validation import DataValidationError
 
-from shared_schemas.etl_to_ml import TransactionInstance
-from shared_schemas.exchange import (
+from shared_runtime.exchange import (
     META_CONTRACT,
     ExchangeParquetDataset,
     ExchangeSchemaError,
     QuarantineDataset,
 )
+from shared_schemas.etl_to_ml import TransactionInstance
 from shared_schemas.versioning import CONTRACT_VERSION, IncompatibleContractError
 
 
@@ -93,6 +94,28 @@ def test_readers_refuse_incompatible_contract_versions(tmp_path, instances):
     assert isinstance(info.value.__cause__, IncompatibleContractError)
 
 
+def test_files_carry_the_contract_version_not_the_runtime_version(tmp_path, instances):
+    """shared-runtime releases for its own reasons: a stamp is the contracts package's version."""
+    assert version("shared-schemas") == CONTRACT_VERSION
+    ds = dataset(tmp_path / "x", producer="etl-app")
+    ds.save(instances)
+    (stamp,) = ds.file_metadata()
+    assert stamp["contract_version"] == version("shared-schemas")
+
+
+def test_data_published_before_the_runtime_split_is_still_read(tmp_path, instances):
+    """Moving the runtime out of shared-schemas (contract 0.1.4) changed no contract: files
+    stamped 0.1.4 by the old layout stay readable. A contract release that breaks them is a
+    deliberate 0.x minor bump, which must update this test."""
+    folder = tmp_path / "x" / "day=2025-06-03"
+    folder.mkdir(parents=True)
+    table = pa.Table.from_pandas(instances, preserve_index=False)
+    pq.write_table(
+        table.replace_schema_metadata({META_CONTRACT: b"0.1.4"}), folder / "part-0.parquet"
+    )
+    pd.testing.assert_frame_equal(dataset(tmp_path / "x").load(), instances, check_dtype=False)
+
+
 def test_loading_nothing_says_what_to_run(tmp_path):
     with pytest.raises(DatasetError, match="Run the producing app's pipeline first"):
         dataset(tmp_path / "missing").load()
@@ -102,11 +125,11 @@ def catalog(tmp_path, on):
     return DataCatalog.from_config(
         {
             "instances": {
-                "type": "shared_schemas.exchange.ExchangeParquetDataset",
+                "type": "shared_runtime.exchange.ExchangeParquetDataset",
                 "filepath": str(tmp_path / "instances"),
                 "partition_by": "event_time",
                 "validator": {
-                    "class": "shared_schemas.enforce.ContractValidator",
+                    "class": "shared_runtime.enforce.ContractValidator",
                     "on": on,
                     "options": {"contract": "shared_schemas.etl_to_ml.TransactionInstance"},
                 },

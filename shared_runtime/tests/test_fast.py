@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from shared_schemas.enforce import ContractViolation, enforce
+from shared_runtime.enforce import ContractViolation, enforce
+from shared_runtime.fast import FastContract
 from shared_schemas.etl_to_ml import TransactionInstance
 from shared_schemas.examples import transaction_instance_example
-from shared_schemas.fast import FastContract
 
 FAST = FastContract(TransactionInstance)
 COLUMNS = list(TransactionInstance.to_schema().columns)

@@ -6,9 +6,9 @@ import pandera.errors
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from shared_runtime.quarantine import FAILED_CHECKS, RejectRatioExceeded, split_valid_rows
 from shared_schemas.etl_to_ml import TransactionInstance
 from shared_schemas.examples import transaction_instance_example
-from shared_schemas.quarantine import FAILED_CHECKS, RejectRatioExceeded, split_valid_rows
 
 CORRUPTIONS = {
     "negative_amount": ("amount", -1.0),

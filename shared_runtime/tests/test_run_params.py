@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared_schemas.run_params import RunParamsError, check_dates, check_known, declared_keys
+from shared_runtime.run_params import RunParamsError, check_dates, check_known, declared_keys
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 import requests
 
+from shared_runtime.exchange import ExchangeParquetDataset
+from shared_runtime.testing import isolated_app, isolated_env
 from shared_schemas.examples import transaction_instance_example
-from shared_schemas.exchange import ExchangeParquetDataset
-from shared_schemas.testing import isolated_app, isolated_env
 
 APP = Path(__file__).resolve().parents[1]
 

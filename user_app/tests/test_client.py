@@ -84,8 +84,8 @@ def test_a_refused_request_is_an_error_not_a_fallback(stub):
 
 
 def test_online_scoring_logs_fallbacks_when_the_service_is_down(world):
-    from shared_schemas.exchange import ExchangeParquetDataset
-    from shared_schemas.testing import kedro_run
+    from shared_runtime.exchange import ExchangeParquetDataset
+    from shared_runtime.testing import kedro_run
 
     root, project, _ = world
     kedro_run(

@@ -6,9 +6,9 @@ import mlflow
 import pytest
 from kedro.io.core import DatasetError
 
-from shared_schemas.exchange import ExchangeParquetDataset
+from shared_runtime.exchange import ExchangeParquetDataset
+from shared_runtime.testing import kedro_run
 from shared_schemas.ml_to_user import FraudDecision, PredictionLog
-from shared_schemas.testing import kedro_run
 from user_app.datasets import RegisteredModelDataset
 
 from .conftest import make_world

@@ -14,7 +14,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
-from shared_schemas.run_params import RunParamsError
+from shared_runtime.run_params import RunParamsError
 
 logger = logging.getLogger(__name__)
 

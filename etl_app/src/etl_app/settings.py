@@ -4,7 +4,7 @@ Cross-app settings (exchange root, MLflow tracking URI, registered model name) a
 here: catalogs read them from the monorepo's conf/shared.yml through the `shared:` resolver.
 """
 
-from shared_schemas.dependency_warnings import ignore_dependency_warnings
+from shared_runtime.dependency_warnings import ignore_dependency_warnings
 
 # first: some of the imports below warn when imported
 ignore_dependency_warnings()
@@ -13,8 +13,8 @@ from datetime import date, timedelta  # noqa: E402
 
 from etl_app.hooks import SparkHooks  # noqa: E402
 from etl_app.params import SourceWindowHooks  # noqa: E402
-from shared_schemas.config import shared_resolver  # noqa: E402
-from shared_schemas.run_params import RunParamsHooks  # noqa: E402
+from shared_runtime.config import shared_resolver  # noqa: E402
+from shared_runtime.run_params import RunParamsHooks  # noqa: E402
 
 # RunParamsHooks refuses unknown or malformed --params before anything resolves them;
 # SourceWindowHooks refuses a window that selects no source payment.

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from kedro.framework.hooks import hook_impl
 from kedro_mlflow.pipeline.pipeline_ml import PipelineML  # no MLflow import
 
-from shared_schemas.config import shared_resolver
+from shared_runtime.config import shared_resolver
 
 if TYPE_CHECKING:
     from kedro.io import DataCatalog

@@ -18,7 +18,7 @@ from kedro_mlflow.pipeline import pipeline_ml_factory  # imports no MLflow
 from ml_app.pipelines.monitoring.pipeline import create_pipeline as monitoring
 from ml_app.pipelines.promotion.pipeline import create_pipeline as promotion
 from ml_app.pipelines.training.pipeline import create_pipeline as full_pipeline
-from shared_schemas.config import shared_resolver
+from shared_runtime.config import shared_resolver
 
 MODEL_NAME_IN_RUN = "model"  # the pipeline model's folder in its run (ml_app.model_logging)
 

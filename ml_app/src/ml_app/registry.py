@@ -95,7 +95,7 @@ def list_models(client: mlflow.MlflowClient, name: str) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str]) -> int:
-    from shared_schemas.config import shared_resolver  # noqa: PLC0415
+    from shared_runtime.config import shared_resolver  # noqa: PLC0415
 
     mlflow.set_tracking_uri(shared_resolver("mlflow_tracking_uri"))
     client = mlflow.MlflowClient()

@@ -24,7 +24,7 @@ import pandas as pd
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
-from shared_schemas.exchange import ExchangeParquetDataset
+from shared_runtime.exchange import ExchangeParquetDataset
 
 logger = logging.getLogger(__name__)
 

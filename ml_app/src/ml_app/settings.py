@@ -4,15 +4,15 @@ Cross-app settings (exchange root, MLflow tracking URI, registered model name) a
 here: catalogs read them from the monorepo's conf/shared.yml through the `shared:` resolver.
 """
 
-from shared_schemas.dependency_warnings import ignore_dependency_warnings
+from shared_runtime.dependency_warnings import ignore_dependency_warnings
 
 # first: some of the imports below warn when imported
 ignore_dependency_warnings()
 
 from ml_app.hooks import LazyMlflowHook, ModelRegistryHooks  # noqa: E402
 from ml_app.run_inputs import MlflowRunInputsHooks  # noqa: E402
-from shared_schemas.config import shared_resolver  # noqa: E402
-from shared_schemas.run_params import RunParamsHooks  # noqa: E402
+from shared_runtime.config import shared_resolver  # noqa: E402
+from shared_runtime.run_params import RunParamsHooks  # noqa: E402
 
 # kedro-mlflow's hook, registered here (not by the plugin) so that it logs the lean pipeline
 # model, and imported only when a session starts (LazyMlflowHook). Pluggy calls the hook

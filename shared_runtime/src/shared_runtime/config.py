@@ -74,7 +74,7 @@ def shared_resolver(key: str) -> Any:
     return config[key]
 
 
-if __name__ == "__main__":  # `python -m shared_schemas.config exchange_root` prints one setting
+if __name__ == "__main__":  # `python -m shared_runtime.config exchange_root` prints one setting
     import sys
 
     sys.stdout.write(f"{shared_resolver(sys.argv[1])}\n")

@@ -68,7 +68,7 @@ class ContractValidator:
     ``validator:`` key::
 
         validator:
-          class: shared_schemas.enforce.ContractValidator
+          class: shared_runtime.enforce.ContractValidator
           on: [save]
           options: {contract: shared_schemas.etl_to_ml.TransactionInstance}
     """

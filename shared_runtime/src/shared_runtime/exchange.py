@@ -20,13 +20,13 @@ dataset adds only what Kedro lacks for a shared exchange:
 Example catalog entry (producer side)::
 
     instances:
-      type: shared_schemas.exchange.ExchangeParquetDataset
+      type: shared_runtime.exchange.ExchangeParquetDataset
       filepath: ${shared:exchange_root}/instances
       partition_by: event_time
       producer: etl-app
       contract: &instance_contract shared_schemas.etl_to_ml.TransactionInstance
       validator:
-        class: shared_schemas.enforce.ContractValidator
+        class: shared_runtime.enforce.ContractValidator
         on: [save]
         options: {contract: *instance_contract}
 """
@@ -302,7 +302,7 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
 
 
 class QuarantineDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
-    """Rejected rows (see :mod:`shared_schemas.quarantine`): one Parquet file per run, never
+    """Rejected rows (see :mod:`shared_runtime.quarantine`): one Parquet file per run, never
     overwritten and never colliding.
 
     Kedro's ``versioned: true`` names a version after the session's start time in milliseconds;

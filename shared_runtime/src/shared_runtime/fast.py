@@ -7,7 +7,7 @@ row). The contract stays the single source of truth:
 
 * only the checks pandera itself would run are run, from the contract's own schema;
 * when the fast path finds a problem, or meets anything it does not know how to check, it hands the
-  frame to pandera (:func:`shared_schemas.enforce.enforce`), so errors are pandera's, grouped by
+  frame to pandera (:func:`shared_runtime.enforce.enforce`), so errors are pandera's, grouped by
   check, and the fast path can never be more lenient than the contract. Tests compare both on
   random inputs.
 """
@@ -23,7 +23,7 @@ import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
 
-from shared_schemas.enforce import enforce
+from shared_runtime.enforce import enforce
 
 
 def _str_matches(pattern: str) -> Callable[[np.ndarray], np.ndarray]:

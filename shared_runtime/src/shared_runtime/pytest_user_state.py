@@ -4,7 +4,7 @@ Tests must run in temporary folders and never touch the developer's tracking sto
 artifacts or data (``mlflow.db``, ``mlartifacts/``, ``mlruns/`` and ``data/``, at the
 repository's root and in each app's folder). A test that forgets (a ``kedro`` command run in an
 app folder, whose kedro-mlflow hook creates an experiment in the default store, say) is caught
-here, in every environment that has shared-schemas installed: the plugin is registered through
+here, in every environment that has shared-runtime installed: the plugin is registered through
 the ``pytest11`` entry point.
 """
 
@@ -62,7 +62,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     lines = [
         f"These tests changed the user's own state in {root} (tests must use temporary "
-        f"folders; see shared_schemas.testing.isolated_env):",
+        f"folders; see shared_runtime.testing.isolated_env):",
         *(f"  {path}" for path in changed[:20]),
     ]
     if reporter is not None:

@@ -15,7 +15,7 @@ import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
 
-from shared_schemas.enforce import failure_columns
+from shared_runtime.enforce import failure_columns
 
 FAILED_CHECKS = "failed_checks"
 _MAX_PASSES = 3

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from shared_schemas.config import find_monorepo_root
+from shared_runtime.config import find_monorepo_root
 
 
 def isolated_app(app_dir: Path, root: Path) -> Path:

@@ -4,13 +4,13 @@ Cross-app settings (exchange root, MLflow tracking URI, registered model name) a
 here: catalogs read them from the monorepo's conf/shared.yml through the `shared:` resolver.
 """
 
-from shared_schemas.dependency_warnings import ignore_dependency_warnings
+from shared_runtime.dependency_warnings import ignore_dependency_warnings
 
 # first: some of the imports below warn when imported
 ignore_dependency_warnings()
 
-from shared_schemas.config import shared_resolver  # noqa: E402
-from shared_schemas.run_params import RunParamsHooks  # noqa: E402
+from shared_runtime.config import shared_resolver  # noqa: E402
+from shared_runtime.run_params import RunParamsHooks  # noqa: E402
 
 # Refuses unknown or malformed --params before the run starts.
 HOOKS = (RunParamsHooks(),)

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import requests
 
+from shared_runtime.testing import kedro_run
 from shared_schemas.examples import transaction_instance_example
 from shared_schemas.ml_to_user import FraudDecision, PredictionLog
-from shared_schemas.testing import kedro_run
 from user_app.client import DecisionClient
 from user_app.client import scoring_payload as payload
 from user_app.online.routing import BUCKETS, bucket

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
-from shared_schemas.quarantine import (
+from shared_runtime.quarantine import (
     FAILED_CHECKS,
     QuarantineReport,
     RejectRatioExceeded,

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 import pandas as pd
 import pandera.pandas as pa
 
+from shared_runtime.quarantine import FAILED_CHECKS, split_valid_rows
 from shared_schemas.etl_to_ml import TransactionInstance
-from shared_schemas.quarantine import FAILED_CHECKS, split_valid_rows
 
 logger = logging.getLogger(__name__)
 

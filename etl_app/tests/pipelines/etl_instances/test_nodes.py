@@ -8,8 +8,8 @@ from etl_app.pipelines.etl_instances.nodes import (
     screen_payments,
     split_instances,
 )
+from shared_runtime.quarantine import RejectRatioExceeded
 from shared_schemas.etl_to_ml import TransactionInstance
-from shared_schemas.quarantine import RejectRatioExceeded
 from tests.conftest import chargebacks_frame, payments_frame
 
 BOUNDS = {"earliest": "2025-01-01", "clock": "2025-12-31", "clock_tolerance_minutes": 10}

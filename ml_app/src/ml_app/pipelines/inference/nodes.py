@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ml_app.pipelines.inference.compiled import CompiledModel  # numpy and pandas only
+from shared_runtime.fast import FastContract
 from shared_schemas.etl_to_ml import TransactionInstance
-from shared_schemas.fast import FastContract
 from shared_schemas.ml_to_user import FraudScore
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def validate_instances(instances: pd.DataFrame) -> pd.DataFrame:
     service) can skip this node: see ``LeanPipelineModel.predict_validated``.
 
     Raises:
-        shared_schemas.enforce.ContractViolation: listing each failed check with examples.
+        shared_runtime.enforce.ContractViolation: listing each failed check with examples.
     """
     return _CONTRACT.validate(instances)
 
