@@ -61,7 +61,7 @@ def assert_same(frame: pd.DataFrame) -> None:
 
 def test_valid_rows_take_the_fast_path_and_match_pandera():
     frame = transaction_instance_example()
-    assert FAST._fast(frame) is not None  # the fast path accepted it: pandera was not called
+    assert FAST.fast_path(frame) is not None  # the fast path accepted it: pandera was not called
     assert_same(frame)
     assert_same(frame.head(1))
 
@@ -74,7 +74,7 @@ def test_a_failure_is_explained_by_pandera():
 
 def test_row_rules_are_checked():
     frame = transaction_instance_example().assign(tx_count_1h=[0, 50])
-    assert FAST._fast(frame) is None
+    assert FAST.fast_path(frame) is None
     with pytest.raises(ContractViolation, match="velocity_windows_nest"):
         FAST.validate(frame)
 

@@ -1,15 +1,23 @@
 """A contract compiled for small frames: the same checks as pandera, without its fixed cost.
 
 pandera costs ~15 ms per call whatever the size of the frame, which is fine for a batch and far too
-slow for one online request. :class:`FastContract` reads a contract's columns, types and checks
-once, then validates a frame with plain numpy/pandas operations (well under a millisecond for one
-row). The contract stays the single source of truth:
+slow for one online request. :class:`FastContract` reads a contract's schema once, through
+pandera's public API, then validates a frame with plain numpy/pandas operations. The contract
+stays the single source of truth:
 
-* only the checks pandera itself would run are run, from the contract's own schema;
-* when the fast path finds a problem, or meets anything it does not know how to check, it hands the
-  frame to pandera (:func:`shared_runtime.enforce.enforce`), so errors are pandera's, grouped by
-  check, and the fast path can never be more lenient than the contract. Tests compare both on
-  random inputs.
+* the fast path can only *accept*: when it finds a problem, it hands the frame to pandera
+  (:func:`shared_runtime.enforce.enforce`), so errors are pandera's, grouped by check, and the
+  fast path can never be more lenient than the contract;
+* pandera's built-in column checks are compiled to numpy predicates (only when the check *equals*
+  the built-in pandera would build from its name and statistics); every other check (a custom
+  column check, a row rule) is run at call time by pandera's own ``Check`` object, so a contract
+  that gains a check nothing here compiles still works, just less fast;
+* a schema feature the fast path does not model (an index, ordered or "filter" columns, defaults,
+  parsers, ...) sends every call to pandera;
+* types are coerced only where the contract coerces (the schema's or the column's ``coerce``).
+
+``tests/test_fast.py`` proves it equal to pandera (accept/reject, coerced output, failed checks)
+on random inputs for every contract it is used with.
 """
 
 from __future__ import annotations
@@ -20,24 +28,28 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pandera.errors
 import pandera.pandas as pa
 
 from shared_runtime.enforce import enforce
 
+# Below this many rows one object block (DataFrame.to_numpy) is cheaper than a Series per column.
+SMALL_FRAME = 32
 
-def _str_matches(pattern: str) -> Callable[[np.ndarray], np.ndarray]:
+Predicate = Callable[[np.ndarray], np.ndarray]
+
+
+def _str_matches(pattern: str) -> Predicate:
     match = re.compile(pattern).match  # pandera's str_matches is re.match (anchored at the start)
     return lambda v: np.fromiter((match(x) is not None for x in v), bool, len(v))
 
 
-def _isin(allowed_values: tuple) -> Callable[[np.ndarray], np.ndarray]:
+def _isin(allowed_values: tuple) -> Predicate:
     allowed = frozenset(allowed_values)
     return lambda v: np.fromiter((x in allowed for x in v), bool, len(v))
 
 
 # pandera's built-in checks, by name, as vectorised predicates over the non-null values.
-_BUILTINS: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {
+_BUILTINS: dict[str, Callable[..., Predicate]] = {
     "greater_than_or_equal_to": lambda min_value: lambda v: v >= min_value,
     "greater_than": lambda min_value: lambda v: v > min_value,
     "less_than_or_equal_to": lambda max_value: lambda v: v <= max_value,
@@ -54,13 +66,11 @@ _BUILTINS: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {
 class _Column:
     name: str
     dtype: object  # a pandera DataType
+    coerce: bool
     nullable: bool
     unique: bool
-    checks: tuple[Callable[[np.ndarray], np.ndarray], ...]
-
-
-class UnsupportedContract(TypeError):
-    """The contract uses a feature the fast path does not implement; use pandera for it."""
+    compiled: tuple[Predicate, ...]  # built-in checks, over the non-null values
+    delegated: tuple[pa.Check, ...]  # any other check, run by pandera's Check at call time
 
 
 class FastContract:
@@ -72,74 +82,136 @@ class FastContract:
 
     def __init__(self, model: type[pa.DataFrameModel]) -> None:
         schema = model.to_schema()
-        if not schema.strict or schema.unique or schema.index is not None or schema.ordered:
-            raise UnsupportedContract(f"{model.__name__}: only strict, unordered, index-free")
         self.model = model
-        self._by_name = {name: _compile_column(name, col) for name, col in schema.columns.items()}
-        self._frame_checks = tuple(_frame_check(model, check) for check in schema.checks)
+        #: why every call goes to pandera (a schema feature the fast path does not model), or None
+        self.pandera_only: str | None = _unmodelled(schema)
+        self._columns = (
+            {}
+            if self.pandera_only
+            else {
+                name: _compile_column(name, col, schema.coerce)
+                for name, col in schema.columns.items()
+            }
+        )
+        self._frame_checks: tuple[pa.Check, ...] = tuple(schema.checks)
+
+    def __repr__(self) -> str:
+        return f"FastContract({self.model.__name__})"
 
     def validate(self, df: pd.DataFrame) -> pd.DataFrame:
         """``df`` coerced to the contract's types; raises ContractViolation like ``enforce``."""
-        coerced = self._fast(df)
-        return coerced if coerced is not None else enforce(df, self.model)
+        accepted = self.fast_path(df)
+        return accepted if accepted is not None else enforce(df, self.model)
 
-    def _fast(self, df: pd.DataFrame) -> pd.DataFrame | None:
-        """The coerced frame if every check passes, else None (pandera then explains why)."""
-        if len(df.columns) != len(self._by_name) or set(df.columns) != self._by_name.keys():
+    def fast_path(self, df: pd.DataFrame) -> pd.DataFrame | None:
+        """The validated (coerced) frame if every check passes without pandera's machinery, else
+        None: a problem, or something only pandera can judge (then :meth:`validate` asks it)."""
+        if self.pandera_only is not None:
             return None
-        coerced = {}
+        if len(df.columns) != len(self._columns) or set(df.columns) != self._columns.keys():
+            return None
         try:
-            for i, (name, dtype) in enumerate(zip(df.columns, df.dtypes, strict=True)):
-                col = self._by_name[name]
-                if dtype == col.dtype.type:
-                    values = _column_array(df, i)
-                else:
-                    coerced[name] = col.dtype.coerce(df.iloc[:, i])
-                    values = coerced[name].to_numpy()
-                if not _column_ok(np.asarray(values), col):
+            frame = self._coerced(df)
+            if frame is None or not self._columns_pass(frame):
+                return None
+            for check in self._frame_checks:
+                if not bool(check(frame).check_passed):
                     return None
-        except (TypeError, ValueError, OverflowError, pandera.errors.ParserError):
-            return None  # pandera reports the coercion failure with the rows concerned
-        frame = df.assign(**coerced) if coerced else df
-        if not all(bool(check(frame).all()) for check in self._frame_checks):
+        except Exception:  # pandera reports whatever went wrong, with the rows
             return None
         return frame
 
+    def _coerced(self, df: pd.DataFrame) -> pd.DataFrame | None:
+        coerced = {}
+        for name, dtype in df.dtypes.items():
+            col = self._columns[name]
+            if dtype == col.dtype.type:
+                continue  # coercing to the same dtype changes nothing
+            if not col.coerce:
+                return None  # pandera judges whether this dtype is acceptable
+            coerced[name] = col.dtype.try_coerce(df[name])
+        return df.assign(**coerced) if coerced else df
 
-def _compile_column(name: str, col: pa.Column) -> _Column:
-    checks = []
-    for check in col.checks:
-        if check.name not in _BUILTINS or check.statistics is None:
-            raise UnsupportedContract(f"column {name}: check {check.name}")
-        checks.append(_BUILTINS[check.name](**check.statistics))
-    if col.regex:
-        raise UnsupportedContract(f"column {name}: regex column names")
-    return _Column(name, col.dtype, col.nullable, col.unique, tuple(checks))
+    def _columns_pass(self, frame: pd.DataFrame) -> bool:
+        arrays = _column_arrays(frame)
+        for (name, col), values in zip(self._columns.items(), arrays(self._columns), strict=True):
+            if not _values_pass(np.asarray(values), col):
+                return False
+            for check in col.delegated:
+                if not bool(check(frame, name).check_passed):
+                    return False
+        return True
 
 
-def _frame_check(model: type[pa.DataFrameModel], check: pa.Check) -> Callable:
-    """A dataframe-level check (a row rule) as a function of the frame returning a bool Series."""
-    fn = getattr(check, "_check_fn", None)
-    if fn is None or check.element_wise or check.groupby is not None:
-        raise UnsupportedContract(f"{model.__name__}: dataframe check {check.name}")
-    return fn
+def _unmodelled(schema: pa.DataFrameSchema) -> str | None:
+    """The first schema feature the fast path does not model, or None."""
+    features = {
+        "an index schema": schema.index is not None,
+        "ordered columns": schema.ordered,
+        "strict='filter'": schema.strict == "filter",
+        "table-wide uniqueness": bool(schema.unique),
+        "a table-wide dtype": schema.dtype is not None,
+        "add_missing_columns": schema.add_missing_columns,
+        "drop_invalid_rows": schema.drop_invalid_rows,
+        "table parsers": bool(schema.parsers),
+    }
+    for name, col in schema.columns.items():
+        features[f"column {name}: regex names"] = col.regex
+        features[f"column {name}: no dtype"] = col.dtype is None
+        features[f"column {name}: a default"] = col.default is not None
+        features[f"column {name}: parsers"] = bool(col.parsers)
+        features[f"column {name}: optional"] = not col.required
+        features[f"column {name}: drop_invalid_rows"] = col.drop_invalid_rows
+    return next((feature for feature, present in features.items() if present), None)
 
 
-def _column_array(df: pd.DataFrame, i: int) -> object:
-    """Column ``i``'s values without building a Series (a Series costs ~10 us per column)."""
+def _is_builtin(check: pa.Check) -> bool:
+    """True when ``check`` is exactly pandera's built-in of that name (not a custom check that
+    happens to share the name): the same check pandera's public factory builds."""
+    if check.name not in _BUILTINS or check.statistics is None:
+        return False
     try:
-        return df._get_column_array(i)  # private, but the public equivalent is 15x slower
-    except AttributeError:  # a future pandas without it: same result, slower
-        return df.iloc[:, i].to_numpy()
+        return check == getattr(pa.Check, check.name)(**check.statistics)
+    except TypeError:
+        return False
 
 
-def _column_ok(values: np.ndarray, col: _Column) -> bool:
+def _compile_column(name: str, col: pa.Column, schema_coerce: bool) -> _Column:
+    compiled, delegated = [], []
+    for check in col.checks:
+        if _is_builtin(check):
+            compiled.append(_BUILTINS[check.name](**check.statistics))
+        else:
+            delegated.append(check)
+    return _Column(
+        name=name,
+        dtype=col.dtype,
+        coerce=bool(col.coerce or schema_coerce),
+        nullable=col.nullable,
+        unique=col.unique,
+        compiled=tuple(compiled),
+        delegated=tuple(delegated),
+    )
+
+
+def _column_arrays(frame: pd.DataFrame) -> Callable[[dict[str, _Column]], list[np.ndarray]]:
+    """Each column's values, cheaply: one object block for a few rows (a Series per column costs
+    ~10 us), typed per-column arrays for larger frames (vectorised checks)."""
+    if len(frame) <= SMALL_FRAME:
+        block = frame.to_numpy(dtype=object)
+        position = {name: i for i, name in enumerate(frame.columns)}
+        return lambda columns: [block[:, position[name]] for name in columns]
+    return lambda columns: [frame[name].to_numpy() for name in columns]
+
+
+def _values_pass(values: np.ndarray, col: _Column) -> bool:
     if values.dtype.kind not in "biu":
         nulls = pd.isna(values)
         if nulls.any():
-            if not col.nullable:
+            # pandera's uniqueness counts nulls too; leave that corner to pandera
+            if not col.nullable or col.unique:
                 return False
             values = values[~nulls]
     if col.unique and len(values) > 1 and len(pd.unique(values)) != len(values):
         return False
-    return all(bool(np.all(check(values))) for check in col.checks)
+    return all(bool(np.all(check(values))) for check in col.compiled)
