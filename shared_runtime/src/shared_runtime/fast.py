@@ -80,9 +80,10 @@ class FastContract:
     >>> fast.validate(frame)  # the coerced frame, or ContractViolation naming the failed checks
     """
 
-    def __init__(self, model: type[pa.DataFrameModel]) -> None:
+    def __init__(self, model: type[pa.DataFrameModel], small_frame: int = SMALL_FRAME) -> None:
         schema = model.to_schema()
         self.model = model
+        self._small_frame = small_frame
         #: why every call goes to pandera (a schema feature the fast path does not model), or None
         self.pandera_only: str | None = _unmodelled(schema)
         self._columns = (
@@ -93,6 +94,7 @@ class FastContract:
                 for name, col in schema.columns.items()
             }
         )
+        self._required = frozenset(n for n, col in schema.columns.items() if col.required)
         self._frame_checks: tuple[pa.Check, ...] = tuple(schema.checks)
 
     def __repr__(self) -> str:
@@ -108,8 +110,9 @@ class FastContract:
         None: a problem, or something only pandera can judge (then :meth:`validate` asks it)."""
         if self.pandera_only is not None:
             return None
-        if len(df.columns) != len(self._columns) or set(df.columns) != self._columns.keys():
-            return None
+        names = set(df.columns)
+        if len(names) != len(df.columns) or not self._required <= names <= self._columns.keys():
+            return None  # duplicate, missing or unknown columns: pandera names them
         try:
             frame = self._coerced(df)
             if frame is None or not self._columns_pass(frame):
@@ -133,8 +136,9 @@ class FastContract:
         return df.assign(**coerced) if coerced else df
 
     def _columns_pass(self, frame: pd.DataFrame) -> bool:
-        arrays = _column_arrays(frame)
-        for (name, col), values in zip(self._columns.items(), arrays(self._columns), strict=True):
+        arrays = _column_arrays(frame, self._small_frame)
+        for name, values in zip(frame.columns, arrays, strict=True):
+            col = self._columns[name]
             if not _values_pass(np.asarray(values), col):
                 return False
             for check in col.delegated:
@@ -160,7 +164,6 @@ def _unmodelled(schema: pa.DataFrameSchema) -> str | None:
         features[f"column {name}: no dtype"] = col.dtype is None
         features[f"column {name}: a default"] = col.default is not None
         features[f"column {name}: parsers"] = bool(col.parsers)
-        features[f"column {name}: optional"] = not col.required
         features[f"column {name}: drop_invalid_rows"] = col.drop_invalid_rows
     return next((feature for feature, present in features.items() if present), None)
 
@@ -194,14 +197,13 @@ def _compile_column(name: str, col: pa.Column, schema_coerce: bool) -> _Column:
     )
 
 
-def _column_arrays(frame: pd.DataFrame) -> Callable[[dict[str, _Column]], list[np.ndarray]]:
-    """Each column's values, cheaply: one object block for a few rows (a Series per column costs
-    ~10 us), typed per-column arrays for larger frames (vectorised checks)."""
-    if len(frame) <= SMALL_FRAME:
+def _column_arrays(frame: pd.DataFrame, small_frame: int) -> list[np.ndarray]:
+    """Each column's values in order, cheaply: one object block for a few rows (a Series per
+    column costs ~10 us), typed per-column arrays for larger frames (vectorised checks)."""
+    if len(frame) <= small_frame:
         block = frame.to_numpy(dtype=object)
-        position = {name: i for i, name in enumerate(frame.columns)}
-        return lambda columns: [block[:, position[name]] for name in columns]
-    return lambda columns: [frame[name].to_numpy() for name in columns]
+        return [block[:, i] for i in range(block.shape[1])]
+    return [frame[name].to_numpy() for name in frame.columns]
 
 
 def _values_pass(values: np.ndarray, col: _Column) -> bool:
