@@ -179,11 +179,12 @@ def test_every_single_cell_change_is_judged_like_pandera(model):
     )
     @given(contract_frames(model, size=2).filter(lambda df: enforce_ok(model, df)))
     def sweep(base):
+        base = base.reset_index(drop=True)
         assert assert_same(model, base, *fasts) == "ok"
         for column in base.columns:
             for value in CELL_VALUES:
                 frame = base.astype({column: object})
-                frame.at[1, column] = value
+                frame.at[len(frame) - 1, column] = value
                 assert_same(model, frame, *fasts)
             assert_same(model, base.astype({column: str}), *fasts)
 

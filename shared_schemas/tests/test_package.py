@@ -8,6 +8,8 @@ from importlib.metadata import requires, version
 from packaging.requirements import Requirement
 
 import shared_schemas
+from shared_schemas.etl_to_ml import TransactionInstance
+from shared_schemas.strategies import contract_frames
 from shared_schemas.versioning import CONTRACT_VERSION
 
 RUNTIME = ("kedro", "omegaconf", "fsspec", "mlflow", "kedro_mlflow", "shared_runtime")
@@ -34,3 +36,9 @@ def test_dependencies_are_the_contracts_own():
     required = [Requirement(r) for r in requires("shared-schemas") or []]
     declared = {r.name for r in required if r.marker is None}
     assert declared == {"pandera", "pandas", "pyarrow", "packaging"}
+
+
+def test_drawing_frames_leaves_the_contracts_row_rules_alone():
+    before = [check.name for check in TransactionInstance.to_schema().checks]
+    contract_frames(TransactionInstance)
+    assert [check.name for check in TransactionInstance.to_schema().checks] == before != []

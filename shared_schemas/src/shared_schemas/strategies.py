@@ -8,6 +8,8 @@ column values drawn. Keyed by contract name, so it also repairs frozen copies of
 
 from __future__ import annotations
 
+import copy
+
 import hypothesis.strategies as st
 import numpy as np
 import pandas as pd
@@ -48,7 +50,7 @@ def contract_frames(
 ) -> st.SearchStrategy[pd.DataFrame]:
     """Frames of ``size`` rows drawn from ``model``'s columns, row rules repaired. Rarely, a
     repaired frame still fails (a drawn duplicate key, say): callers validate or ``assume``."""
-    schema = model.to_schema()
+    schema = copy.deepcopy(model.to_schema())  # pandera caches the schema: never edit it in place
     schema.checks = []  # row rules are repaired after drawing
     name = schema.name or model.__name__
     return schema.strategy(size=size).map(lambda df: satisfy_row_rules(name, df))
