@@ -17,6 +17,7 @@ from mlflow.types import ColSpec, Schema
 from mlflow.types.schema import AnyType
 
 import ml_app
+import shared_runtime
 import shared_schemas
 from shared_schemas.config import shared_resolver
 from shared_schemas.etl_to_ml import TransactionInstance
@@ -101,9 +102,11 @@ def log_model_kwargs() -> dict[str, Any]:
             outputs=schema_from_contract(FraudScore),
         ),
         "input_example": transaction_instance_example(),
-        # The model carries its own code: ml_app (the nodes) and the contracts it validates with.
+        # The model carries its own code: ml_app (the nodes), the runtime code they import
+        # (the decision policy) and the contracts it validates with.
         "code_paths": [
             str(Path(ml_app.__file__).parent),
+            str(Path(shared_runtime.__file__).parent),
             str(Path(shared_schemas.__file__).parent),
         ],
         "pip_requirements": [f"{dist}=={version(dist)}" for dist in RUNTIME_DISTRIBUTIONS],
