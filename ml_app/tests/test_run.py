@@ -44,6 +44,7 @@ def test_training_registers_a_version_with_aliases_and_provenance(trained):
     run = client.get_run(version.run_id)
     assert {"validation.pr_auc", "validation.review_threshold"} <= set(run.data.metrics)
     assert json.loads(tags["decision_policy"])["decline_threshold"] == pytest.approx(0.8)
+    assert run.data.tags["decision_policy"] == tags["decision_policy"]
     artifacts = {a.path for a in client.list_artifacts(version.run_id, "plots")}
     assert {
         f"plots/{p}.png" for p in ("roc", "precision_recall", "calibration", "loss")

@@ -70,8 +70,8 @@ def record_new_version(client: mlflow.MlflowClient, name: str, version: str, run
     """Registry bookkeeping of a version a training run just registered.
 
     * tags it with its provenance (ml_app version, git commit, contract version), its validation
-      metrics and the decision policy it was evaluated with, and shows the run's model card as
-      the version's description;
+      metrics and the decision policy it was evaluated with (also tagged on the run), and shows
+      the run's model card as the version's description;
     * gives it the ``challenger`` alias: the newest model waits for the promotion gate;
     * gives it the ``champion`` alias too if no model has one yet, so a fresh installation can
       score right away. Replacing an existing champion is the promotion gate's job only.
@@ -87,6 +87,7 @@ def record_new_version(client: mlflow.MlflowClient, name: str, version: str, run
     if POLICY_ARTIFACT in names:
         policy = mlflow.artifacts.load_text(f"runs:/{run_id}/{POLICY_ARTIFACT}")
         client.set_model_version_tag(name, version, "decision_policy", policy)
+        client.set_tag(run_id, "decision_policy", policy)
     if CARD_ARTIFACT in names:  # the model card, shown as the version's description
         card = mlflow.artifacts.load_text(f"runs:/{run_id}/{CARD_ARTIFACT}")
         client.update_model_version(name, version, description=card)
