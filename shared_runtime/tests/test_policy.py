@@ -90,3 +90,19 @@ def test_describe_records_costs_and_thresholds():
     assert described["costs"] == COSTS
     assert described["review_threshold"] == pytest.approx(5 / 150)
     assert described["decline_threshold"] == pytest.approx(0.8)
+
+
+def test_the_policy_imports_numpy_only():
+    """Every app imports it, etl_app included (no MLflow there) and the served model too."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, shared_runtime.policy; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} "
+        "& {'pandas', 'kedro', 'mlflow', 'kedro_mlflow', 'sklearn', 'shared_schemas'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

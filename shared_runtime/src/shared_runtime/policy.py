@@ -14,8 +14,8 @@ The policy follows from the business cost model (``decision_costs`` in the monor
 
 The cost of decisions against outcomes counts all three: ``missed_fraud`` per approved fraud,
 ``review`` per review, ``false_decline`` per declined legitimate payment, divided by the number
-of payments. Plain numpy and pandas: every app imports this, including etl_app's environment,
-which has no MLflow.
+of payments. Plain numpy (no pandas, Kedro or MLflow): user_app, ml_app and the served model
+import it, and etl_app's environment has no MLflow.
 """
 
 from __future__ import annotations
