@@ -5,6 +5,7 @@ import pytest
 from ml_app.pipelines.inference.nodes import predict_scores
 from ml_app.pipelines.training import nodes
 from ml_app.pipelines.training.nodes import build_model_input
+from shared_runtime.policy import DecisionPolicy
 
 
 def test_split_is_by_time_and_uses_only_labelled_rows(data, params):
@@ -57,8 +58,9 @@ def test_both_model_families_learn_the_signal(data, params, family):
         metrics["expected_cost_per_tx"]["value"] < metrics["expected_cost_no_model_per_tx"]["value"]
     )
     # the policy evaluated is the deployed one: the shared cost model's thresholds
-    assert policy["review_threshold"] == pytest.approx(5 / 150)
-    assert policy["decline_threshold"] == pytest.approx(0.8)
+    deployed = DecisionPolicy.from_costs(params["decision_costs"])
+    assert policy["review_threshold"] == deployed.review_threshold
+    assert policy["decline_threshold"] == deployed.decline_threshold
     assert policy["costs"] == params["decision_costs"]
     assert metrics["review_threshold"]["value"] == policy["review_threshold"]
 
