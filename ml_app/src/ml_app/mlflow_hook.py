@@ -15,7 +15,8 @@ At the end of a ``PipelineML`` run it does, in this order and in this one method
    call registered: provenance and validation tags, the model card as description, the
    ``challenger`` alias, ``champion`` if none exists; a run that registered nothing fails;
 3. **end the run** as kedro-mlflow does, by its own ``after_pipeline_run`` given the training
-   pipeline as a plain ``Pipeline``, for which it logs no model.
+   pipeline as a plain ``Pipeline``, for which it logs no model; if 1 or 2 failed, by its
+   ``on_pipeline_error`` instead (the run ends as failed and ``kedro run`` fails).
 
 Bookkeeping therefore cannot be skipped by the order in which hooks are registered, and the
 model is logged once. kedro-mlflow's plugin registration is disabled in ``settings.py``
@@ -88,7 +89,10 @@ class TrainingMlflowHook(MlflowHook):
             record_new_version(
                 mlflow.MlflowClient(), name, str(info.registered_model_version), info.run_id
             )
-        finally:
-            # kedro-mlflow ends (or, if it was opened outside kedro, keeps) the run; for a plain
-            # Pipeline it logs no model, so the model above is the run's only one
-            super().after_pipeline_run(run_params, Pipeline(pipeline.nodes), catalog)
+        except Exception as error:
+            # the run's model is missing or unregistered: kedro-mlflow closes it as failed
+            self.on_pipeline_error(error, run_params, pipeline, catalog)
+            raise
+        # kedro-mlflow ends (or, if it was opened outside kedro, keeps) the run; for a plain
+        # Pipeline it logs no model, so the model above is the run's only one
+        super().after_pipeline_run(run_params, Pipeline(pipeline.nodes), catalog)
