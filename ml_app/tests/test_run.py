@@ -93,6 +93,23 @@ def test_a_partition_of_text_amounts_stops_training_and_registers_nothing(traine
     assert len(client.search_model_versions("name = 'fraud-detector'")) == before
 
 
+def test_a_run_that_cannot_register_its_model_fails_instead_of_skipping_bookkeeping(trained):
+    """No registered model name: no version can be registered, so there is nothing to tag or
+    alias; the run must fail (and MLflow record it as failed), never finish with a warning."""
+    root, project, _, client = trained
+    before = len(client.search_model_versions("name = 'fraud-detector'"))
+    with pytest.raises(AssertionError) as failed:
+        kedro_run(project, "training", PARAMS, env=isolated_env(root, {"FRAUD_MODEL_NAME": ""}))
+    # MLflow refuses the empty name when registering (or no version comes back)
+    assert "MlflowException" in str(failed.value) or "registered no version" in str(failed.value)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    (last,) = client.search_runs(
+        experiments, order_by=["attributes.start_time DESC"], max_results=1
+    )
+    assert last.info.status == "FAILED"
+    assert len(client.search_model_versions("name = 'fraud-detector'")) == before
+
+
 def test_the_run_records_its_inputs_description_and_opens_on_training_runs(trained):
     _, _, instances, client = trained
     (version,) = client.search_model_versions("name = 'fraud-detector' and version_number = 1")
