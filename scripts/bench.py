@@ -573,7 +573,7 @@ LOAD = (
 WHY = {
     "predict_1": (
         "* **1 row in process.** The compiled model itself takes ~0.1 ms (see *by part*); the "
-        "rest of `predict` is the model's own contract check (`shared_schemas.fast.FastContract`, "
+        "rest of `predict` is the model's own contract check (`shared_runtime.fast.FastContract`, "
         "~0.5 ms: a Python loop over 24 columns with pandas coercion checks) and building the "
         "output frame. The service skips that check (it validated the request already): "
         "`predict_validated` (*fast*) is the figure that serves. What would close it: a contract "

@@ -54,3 +54,23 @@ def test_each_exchange_dataset_has_one_producer_and_one_contract():
         assert len(producers) == 1, f"{path} is produced by {producers or 'nobody'}"
         contracts = {entry["validator"]["options"]["contract"] for _, entry in users}
         assert len(contracts) == 1, f"{path} is read with different contracts: {contracts}"
+
+
+def test_the_decision_cost_model_has_one_home():
+    """Apps that decide or judge decisions read conf/shared.yml's cost model through a catalog
+    entry; no app parameter copies it (a `--params` override could judge another policy)."""
+    for app in ("ml_app", "user_app"):
+        catalog = OmegaConf.to_container(
+            OmegaConf.load(ROOT / app / "conf/base/catalog.yml"), resolve=False
+        )
+        assert catalog["decision_costs"] == {
+            "type": "MemoryDataset",
+            "data": "${shared:decision_costs}",
+        }, app
+    copies = [
+        str(p.relative_to(ROOT))
+        for app in APPS
+        for p in (ROOT / app / "conf").rglob("parameters*.yml")
+        if "decision_costs" in (OmegaConf.load(p) or {})
+    ]
+    assert copies == []

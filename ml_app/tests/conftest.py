@@ -82,7 +82,9 @@ def params() -> dict:
     }
     conf["training"]["model"]["hist_gradient_boosting"]["max_iter"] = 60
     conf["evaluation"]["importance_sample"] = 2000
-    conf["decision_costs"] = {"missed_fraud": 150.0, "review": 5.0, "false_decline": 25.0}
+    # the cost model's only home (the catalog's `decision_costs` entry reads it)
+    shared = yaml.safe_load((APP.parent / "conf/shared.yml").read_text())
+    conf["decision_costs"] = shared["decision_costs"]
     return conf
 
 

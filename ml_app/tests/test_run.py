@@ -42,7 +42,9 @@ def test_training_registers_a_version_with_aliases_and_provenance(trained):
     assert tags["ml_app_version"] and tags["contract_version"]
     assert float(tags["validation.roc_auc"]) > 0.75
     run = client.get_run(version.run_id)
-    assert {"validation.pr_auc", "validation.decision_threshold"} <= set(run.data.metrics)
+    assert {"validation.pr_auc", "validation.review_threshold"} <= set(run.data.metrics)
+    assert json.loads(tags["decision_policy"])["decline_threshold"] == pytest.approx(0.8)
+    assert run.data.tags["decision_policy"] == tags["decision_policy"]
     artifacts = {a.path for a in client.list_artifacts(version.run_id, "plots")}
     assert {
         f"plots/{p}.png" for p in ("roc", "precision_recall", "calibration", "loss")
@@ -88,6 +90,23 @@ def test_a_partition_of_text_amounts_stops_training_and_registers_nothing(traine
         message
     )
     assert "TransactionInstance contract, so nothing was loaded" in message
+    assert len(client.search_model_versions("name = 'fraud-detector'")) == before
+
+
+def test_a_run_that_cannot_register_its_model_fails_instead_of_skipping_bookkeeping(trained):
+    """No registered model name: no version can be registered, so there is nothing to tag or
+    alias; the run must fail (and MLflow record it as failed), never finish with a warning."""
+    root, project, _, client = trained
+    before = len(client.search_model_versions("name = 'fraud-detector'"))
+    with pytest.raises(AssertionError) as failed:
+        kedro_run(project, "training", PARAMS, env=isolated_env(root, {"FRAUD_MODEL_NAME": ""}))
+    # MLflow refuses the empty name when registering (or no version comes back)
+    assert "MlflowException" in str(failed.value) or "registered no version" in str(failed.value)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    (last,) = client.search_runs(
+        experiments, order_by=["attributes.start_time DESC"], max_results=1
+    )
+    assert last.info.status == "FAILED"
     assert len(client.search_model_versions("name = 'fraud-detector'")) == before
 
 

@@ -102,12 +102,12 @@ def log_model_kwargs() -> dict[str, Any]:
             outputs=schema_from_contract(FraudScore),
         ),
         "input_example": transaction_instance_example(),
-        # The model carries its own code: ml_app (the nodes), the contracts it validates with and
-        # the runtime that validates (FastContract).
+        # The model carries its own code: ml_app (the nodes), the runtime code they import
+        # (the decision policy) and the contracts it validates with.
         "code_paths": [
             str(Path(ml_app.__file__).parent),
-            str(Path(shared_schemas.__file__).parent),
             str(Path(shared_runtime.__file__).parent),
+            str(Path(shared_schemas.__file__).parent),
         ],
         "pip_requirements": [f"{dist}=={version(dist)}" for dist in RUNTIME_DISTRIBUTIONS],
         "metadata": provenance(),

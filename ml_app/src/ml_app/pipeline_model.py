@@ -16,28 +16,18 @@ already validated its rows against the same contract (the decision service does,
 request): it runs the nodes downstream of ``valid_instances`` only, skipping both the model's own
 contract check and MLflow's signature enforcement (the contract is stricter than the signature).
 
-:class:`LeanMlflowHook` is kedro-mlflow's hook, logging this class instead of its parent. It is
-registered in ``settings.py`` in place of the plugin's own instance.
+:class:`ml_app.mlflow_hook.TrainingMlflowHook` logs this class at the end of a training run.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
-from unittest import mock
 
-from kedro.framework.hooks import hook_impl
-from kedro.io import DataCatalog
-from kedro.pipeline import Pipeline
-from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from kedro_mlflow.mlflow import KedroPipelineModel
-from kedro_mlflow.pipeline.pipeline_ml import PipelineML
 
 # the inference pipeline's contract-valid instances (ml_app.pipelines.inference.pipeline.VALIDATED;
 # a literal, so that a model bundle's class does not depend on a module it may not ship)
 VALIDATED = "valid_instances"
-# the module, not the plugin's hook instance that kedro_mlflow.framework.hooks also names so
-_HOOK_MODULE = importlib.import_module("kedro_mlflow.framework.hooks.mlflow_hook")
 
 
 class LeanPipelineModel(KedroPipelineModel):
@@ -81,25 +71,3 @@ class LeanPipelineModel(KedroPipelineModel):
             outputs = node.outputs
             data.update(zip(outputs, result if len(outputs) > 1 else (result,), strict=True))
         return data[self.output_name]
-
-
-class LeanMlflowHook(MlflowHook):
-    """kedro-mlflow's MlflowHook, logging :class:`LeanPipelineModel` for a ``PipelineML``.
-
-    kedro-mlflow 2.0 builds the pyfunc model inside ``after_pipeline_run`` from the class name
-    imported in its hook module and offers no option to change it; the swap is scoped to this call.
-    """
-
-    @hook_impl
-    def after_pipeline_run(
-        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
-    ) -> None:
-        if isinstance(pipeline, PipelineML):
-            # signature, requirements, provenance: computed when the model is logged, not when
-            # pipelines are registered (they import MLflow and ask git); they replace
-            # PipelineML's defaults (e.g. signature "auto")
-            from ml_app.model_logging import log_model_kwargs
-
-            pipeline.log_model_kwargs = {**pipeline.log_model_kwargs, **log_model_kwargs()}
-        with mock.patch.object(_HOOK_MODULE, "KedroPipelineModel", LeanPipelineModel):
-            super().after_pipeline_run(run_params, pipeline, catalog)

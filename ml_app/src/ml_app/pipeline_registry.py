@@ -30,7 +30,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         training=full.only_nodes_with_tags("training"),
         inference=inference,
         input_name="instances",
-        # the rest (signature, requirements, code, provenance) is added by LeanMlflowHook when
+        # the rest (signature, requirements, code, provenance) is added by TrainingMlflowHook when
         # the model is logged: computing it here would import MLflow for every kedro command
         log_model_kwargs={
             "name": MODEL_NAME_IN_RUN,

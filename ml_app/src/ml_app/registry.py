@@ -11,13 +11,17 @@ at the one before, so a rollback always lands on exactly the version that was ch
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
 import mlflow
 from mlflow.exceptions import MlflowException
 
+logger = logging.getLogger(__name__)
 HISTORY_TAG = "champion_history"
+POLICY_ARTIFACT = "decision_policy.json"  # the decision policy a training run evaluated
+CARD_ARTIFACT = "model_card.md"
 KEY_METRICS = ("validation.pr_auc", "validation.roc_auc", "validation.expected_cost_per_tx")
 
 
@@ -60,6 +64,56 @@ def rollback(client: mlflow.MlflowClient, name: str, alias: str = "champion") ->
     client.set_registered_model_alias(name, alias, previous)
     client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history[:-1]))
     return history[-1], previous
+
+
+def record_new_version(client: mlflow.MlflowClient, name: str, version: str, run_id: str) -> None:
+    """Registry bookkeeping of a version a training run just registered.
+
+    * tags it with its provenance (ml_app version, git commit, contract version), its validation
+      metrics and the decision policy it was evaluated with (also tagged on the run), and shows
+      the run's model card as the version's description;
+    * gives it the ``challenger`` alias: the newest model waits for the promotion gate;
+    * gives it the ``champion`` alias too if no model has one yet, so a fresh installation can
+      score right away. Replacing an existing champion is the promotion gate's job only.
+    """
+    from ml_app.model_logging import provenance  # noqa: PLC0415
+    from shared_runtime.config import shared_resolver  # noqa: PLC0415
+
+    metrics = client.get_run(run_id).data.metrics
+    rounded = {k: f"{v:.6g}" for k, v in metrics.items() if k.startswith("validation.")}
+    names = {a.path for a in client.list_artifacts(run_id)}
+    for key, value in {**provenance(), **rounded}.items():
+        client.set_model_version_tag(name, version, key, value)
+    if POLICY_ARTIFACT in names:
+        policy = mlflow.artifacts.load_text(f"runs:/{run_id}/{POLICY_ARTIFACT}")
+        client.set_model_version_tag(name, version, "decision_policy", policy)
+        client.set_tag(run_id, "decision_policy", policy)
+    if CARD_ARTIFACT in names:  # the model card, shown as the version's description
+        card = mlflow.artifacts.load_text(f"runs:/{run_id}/{CARD_ARTIFACT}")
+        client.update_model_version(name, version, description=card)
+    else:
+        logger.warning("Run %s logged no %s.", run_id, CARD_ARTIFACT)
+    challenger = shared_resolver("challenger_alias")
+    champion = shared_resolver("champion_alias")
+    client.set_registered_model_alias(name, challenger, version)
+    current = alias_version(client, name, champion)
+    if current is None:
+        make_champion(client, name, version, champion)
+        logger.info(
+            "Registered %s version %s: no champion existed, so it is now '%s'.",
+            name,
+            version,
+            champion,
+        )
+    else:
+        logger.info(
+            "Registered %s version %s as '%s' (champion is version %s; the promotion gate "
+            "decides: `make promote`).",
+            name,
+            version,
+            challenger,
+            current,
+        )
 
 
 def version_info(client: mlflow.MlflowClient, name: str, version: str) -> dict[str, Any]:

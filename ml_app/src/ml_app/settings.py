@@ -9,19 +9,20 @@ from shared_runtime.dependency_warnings import ignore_dependency_warnings
 # first: some of the imports below warn when imported
 ignore_dependency_warnings()
 
-from ml_app.hooks import LazyMlflowHook, ModelRegistryHooks  # noqa: E402
+from ml_app.hooks import LazyMlflowHook  # noqa: E402
 from ml_app.run_inputs import MlflowRunInputsHooks  # noqa: E402
 from shared_runtime.config import shared_resolver  # noqa: E402
 from shared_runtime.run_params import RunParamsHooks  # noqa: E402
 
-# kedro-mlflow's hook, registered here (not by the plugin) so that it logs the lean pipeline
-# model, and imported only when a session starts (LazyMlflowHook). Pluggy calls the hook
-# registered last first: the model is logged and registered before ModelRegistryHooks tags and
-# aliases the new version.
+# kedro-mlflow's hook as ml_app's TrainingMlflowHook, registered here (not by the plugin): it logs
+# the lean pipeline model and does the new version's registry bookkeeping, in that order, in one
+# method (ml_app.mlflow_hook); imported only when a session starts (LazyMlflowHook).
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)  # its distribution metadata name
-# RunParamsHooks refuses unknown or malformed --params before the run starts;
-# MlflowRunInputsHooks records the exchange data each run read (inside kedro-mlflow's run).
-HOOKS = (RunParamsHooks(), MlflowRunInputsHooks(), ModelRegistryHooks(), LazyMlflowHook())
+# RunParamsHooks refuses unknown or malformed --params when the context is created, before any
+# run; MlflowRunInputsHooks records the exchange data each run read, so it must see the MLflow run
+# started: pluggy calls the hook registered last first, so LazyMlflowHook stays last
+# (tests/test_settings.py fails otherwise).
+HOOKS = (RunParamsHooks(), MlflowRunInputsHooks(), LazyMlflowHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

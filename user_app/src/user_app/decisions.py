@@ -1,12 +1,9 @@
 """Turning scores into decisions and audit records: one definition for batch and online scoring.
 
-The decision rule comes from the business cost model (conf/shared.yml ``decision_costs``) and a
-calibrated score ``p`` (the probability of fraud):
-
-* approving costs ``p * missed_fraud``, a review costs ``review``, declining costs
-  ``(1 - p) * false_decline``;
-* so review once ``p >= review / missed_fraud`` and decline once
-  ``p >= 1 - review / false_decline`` (declining is then cheaper than reviewing).
+The decision rule itself is :class:`shared_runtime.policy.DecisionPolicy`: thresholds from the
+business cost model (``decision_costs`` in conf/shared.yml, read through the catalog entry
+``decision_costs``), the same policy ml_app's training, promotion gate and monitoring judge.
+This module turns its decisions into FraudDecision rows and PredictionLog records.
 """
 
 from __future__ import annotations
@@ -18,22 +15,18 @@ import numpy as np
 import pandas as pd
 
 import user_app
+from shared_runtime.policy import DecisionPolicy, classify
 from shared_schemas.ml_to_user import FraudDecision, PredictionLog
 
+__all__ = ["classify", "decision_frame", "decision_thresholds", "log_record"]
 DECISION_COLUMNS = list(FraudDecision.to_schema().columns)
 LOG_COLUMNS = list(PredictionLog.to_schema().columns)
 
 
 def decision_thresholds(costs: dict[str, float]) -> tuple[float, float]:
     """(review, decline) thresholds on a calibrated fraud probability, from the cost model."""
-    review = min(1.0, costs["review"] / costs["missed_fraud"])
-    decline = max(review, 1.0 - costs["review"] / costs["false_decline"])
-    return review, decline
-
-
-def classify(score: np.ndarray, review: float, decline: float) -> np.ndarray:
-    """approve / review / decline for each score."""
-    return np.select([score >= decline, score >= review], ["decline", "review"], "approve")
+    policy = DecisionPolicy.from_costs(costs)
+    return policy.review_threshold, policy.decline_threshold
 
 
 def decision_frame(

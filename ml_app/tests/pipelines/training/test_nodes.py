@@ -5,6 +5,7 @@ import pytest
 from ml_app.pipelines.inference.nodes import predict_scores
 from ml_app.pipelines.training import nodes
 from ml_app.pipelines.training.nodes import build_model_input
+from shared_runtime.policy import DecisionPolicy
 
 
 def test_split_is_by_time_and_uses_only_labelled_rows(data, params):
@@ -56,18 +57,14 @@ def test_both_model_families_learn_the_signal(data, params, family):
     assert (
         metrics["expected_cost_per_tx"]["value"] < metrics["expected_cost_no_model_per_tx"]["value"]
     )
-    assert 0 < policy["review_threshold"] < 1
+    # the policy evaluated is the deployed one: the shared cost model's thresholds
+    deployed = DecisionPolicy.from_costs(params["decision_costs"])
+    assert policy["review_threshold"] == deployed.review_threshold
+    assert policy["decline_threshold"] == deployed.decline_threshold
+    assert policy["costs"] == params["decision_costs"]
+    assert metrics["review_threshold"]["value"] == policy["review_threshold"]
 
 
 def test_unknown_model_family_is_refused_with_the_options():
     with pytest.raises(ValueError, match="hist_gradient_boosting"):
         nodes.make_classifier({"family": "xgboost"})
-
-
-def test_threshold_and_alert_metrics():
-    y = np.array([0, 0, 0, 0, 1, 1])
-    s = np.array([0.01, 0.02, 0.03, 0.9, 0.8, 0.95])
-    assert nodes.recall_at_alert_rate(y, s, alert_rate=1 / 3) == 0.5
-    costs = {"missed_fraud": 100.0, "review": 1.0}
-    assert nodes.expected_cost(y, s, 0.5, costs) == pytest.approx(3 / 6)
-    assert nodes.choose_threshold(y, s, costs) <= 0.8

@@ -73,7 +73,7 @@ def build(args: argparse.Namespace) -> tuple[object, dict]:
         registry["challenger_alias"],
         RoutingPolicy(**params["routing"]),
     )
-    thresholds = decision_thresholds(context.params["decision_costs"])
+    thresholds = decision_thresholds(catalog.load("decision_costs"))
     explainer = None
     try:
         reference = catalog.load("reference_instances")

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ml_app.evaluation import matured_until, recall_at_alert_rate
 from ml_app.pipelines.monitoring.drift import ks, psi
-from ml_app.pipelines.training.nodes import recall_at_alert_rate
+from shared_runtime.policy import DecisionPolicy
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
 from shared_schemas.ml_to_user import FraudDecision
 
@@ -43,6 +44,7 @@ TARGET = FraudLabel.is_fraud
 SCORE = FraudDecision.score
 TRAIN_START, TRAIN_END = "training.window.train_start", "training.window.train_end"
 PERIOD_KEYS = ["period_start", "period_end"]
+REPORT_TEMPLATE = "report.html.j2"  # in templates/, shipped with the package
 
 
 def _periods(times: pd.Series, freq: str) -> pd.DataFrame:
@@ -72,21 +74,20 @@ def reference_scores(champion_model: Any, reference: pd.DataFrame) -> np.ndarray
     return pd.DataFrame(champion_model.predict(reference))[SCORE].to_numpy()
 
 
-def matured_until(labels: pd.DataFrame) -> pd.Timestamp:
-    """The day up to which every payment's label is final (the last matured payment's day)."""
-    matured = labels.loc[labels[FraudLabel.label_source] == "matured", TIME]
-    return matured.max().floor("D") if len(matured) else pd.Timestamp.min
-
-
 def performance_by_period(
     decisions: pd.DataFrame,
     labels: pd.DataFrame,
     costs: dict[str, float],
     params: dict[str, Any],
 ) -> pd.DataFrame:
-    """Realised performance per period and model version, on labelled payments only."""
+    """Realised performance per period and model version, on labelled payments only.
+
+    ``expected_cost_per_tx`` is the cost of the published decisions under the shared decision
+    policy's cost model, the figure the promotion gate and training compute from scores.
+    """
     from sklearn.metrics import average_precision_score
 
+    policy = DecisionPolicy.from_costs(costs)
     frame = decisions.join(_periods(decisions[TIME], params["period"]))
     frame = frame.merge(labels[[ID, TARGET]], on=ID, how="left", validate="one_to_one")
     final_until = matured_until(labels)
@@ -97,17 +98,12 @@ def performance_by_period(
         s = known[SCORE].to_numpy()
         enough = len(known) >= params["min_labelled"] and 0 < y.sum() < len(y)
         declined = known["decision"] == "decline"
-        cost = (
-            costs["missed_fraud"] * np.sum(y & (known["decision"] == "approve").to_numpy())
-            + costs["review"] * np.sum(known["decision"] == "review")
-            + costs["false_decline"] * np.sum(~y & declined.to_numpy())
-        )
         rows.append(
             {
                 "period_start": start,
                 "period_end": end,
                 "model_version": str(version),
-                "mature": bool(end <= final_until),
+                "mature": final_until is not None and bool(end <= final_until),
                 "n_scored": float(len(part)),
                 "n_labelled": float(len(known)),
                 "label_coverage": len(known) / len(part),
@@ -123,7 +119,7 @@ def performance_by_period(
                 "decline_precision": float(y[declined.to_numpy()].mean())
                 if declined.any()
                 else np.nan,
-                "expected_cost_per_tx": float(cost / len(known)) if len(known) else np.nan,
+                "expected_cost_per_tx": policy.cost_per_transaction(y, known["decision"]),
             }
         )
     return pd.DataFrame(rows)
@@ -292,7 +288,7 @@ def maturity_note(performance: pd.DataFrame, labels: pd.DataFrame) -> str:
         return "Every scored period has matured."
     first = pending.iloc[0]
     end = pd.Timestamp(first["period_end"])
-    if final_until == pd.Timestamp.min:
+    if final_until is None:
         return (
             f"No label has matured yet. The first scored period ({first['period_start']:%Y-%m-%d}"
             f" .. {end:%Y-%m-%d}) can be judged once labels are final up to {end:%Y-%m-%d}."
@@ -342,6 +338,22 @@ def _performance_chart(performance: pd.DataFrame, alerts: dict[str, Any]) -> str
     return _png(fig)
 
 
+def _drift_heatmap(drift: pd.DataFrame) -> str | None:
+    """Max PSI per feature and period as a heatmap; None if no period had drift statistics."""
+    heat = drift[drift["kind"] == "data_drift"].pivot_table(
+        index="feature", columns="period_start", values="psi", aggfunc="max"
+    )
+    if heat.empty:
+        return None
+    fig, ax = _pyplot().subplots(figsize=(8, 0.35 * max(len(heat), 4) + 1), layout="constrained")
+    image = ax.imshow(heat.to_numpy(), aspect="auto", cmap="Reds", vmin=0, vmax=0.5)
+    ax.set_yticks(range(len(heat)), heat.index)
+    ax.set_xticks(range(len(heat.columns)), [str(c.date()) for c in heat.columns], rotation=45)
+    ax.set_title("Feature drift (PSI vs the champion's training window)")
+    fig.colorbar(image, ax=ax)
+    return _png(fig)
+
+
 def render_html(
     performance: pd.DataFrame,
     drift: pd.DataFrame,
@@ -349,54 +361,23 @@ def render_html(
     labels: pd.DataFrame,
 ) -> str:
     """A self-contained HTML page: performance over time, drift heatmap, alerts. A chart with
-    nothing to draw is replaced by a sentence saying why (and, for performance, when)."""
-    note = maturity_note(performance, labels)
-    perf_png = _performance_chart(performance, alerts)
-    performance_section = (
-        f'<img alt="performance" src="data:image/png;base64,{perf_png}"><p>{note}</p>'
-        if perf_png
-        else f"<p><b>No scored period has enough matured labels to judge yet.</b> {note}</p>"
-    )
+    nothing to draw is replaced by a sentence saying why (and, for performance, when).
 
-    heat = drift[drift["kind"] == "data_drift"].pivot_table(
-        index="feature", columns="period_start", values="psi", aggfunc="max"
-    )
-    if heat.empty:
-        drift_section = (
-            "<p>No period has enough payments for drift statistics yet "
-            "(<code>monitoring.min_drift_rows</code>).</p>"
-        )
-    else:
-        fig, ax = _pyplot().subplots(
-            figsize=(8, 0.35 * max(len(heat), 4) + 1), layout="constrained"
-        )
-        image = ax.imshow(heat.to_numpy(), aspect="auto", cmap="Reds", vmin=0, vmax=0.5)
-        ax.set_yticks(range(len(heat)), heat.index)
-        ax.set_xticks(range(len(heat.columns)), [str(c.date()) for c in heat.columns], rotation=45)
-        ax.set_title("Feature drift (PSI vs the champion's training window)")
-        fig.colorbar(image, ax=ax)
-        drift_section = f'<img alt="drift heatmap" src="data:image/png;base64,{_png(fig)}">'
+    The page is the template ``templates/report.html.j2`` (Jinja2, autoescaped); this node
+    only computes what it shows.
+    """
+    from jinja2 import Environment, PackageLoader, select_autoescape
 
-    table = performance.round(4).to_html(index=False, na_rep="-")
-    items = "".join(f"<li>{a}</li>" for a in alerts["alerts"]) or "<li>none</li>"
-    verdict = (
-        "Retraining recommended: <code>make train</code> then <code>make promote</code>."
-        if alerts["retrain_recommended"]
-        else "No alert: the champion keeps serving."
+    env = Environment(
+        loader=PackageLoader("ml_app.pipelines.monitoring", "templates"),
+        autoescape=select_autoescape(default=True),
+        keep_trailing_newline=True,
     )
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Fraud model monitoring</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
-table{{border-collapse:collapse;font-size:12px}}
-td,th{{border:1px solid #ccc;padding:3px 6px}}</style>
-</head><body>
-<h1>Fraud model monitoring</h1>
-<p><b>{verdict}</b></p>
-<h2>Alerts</h2><ul>{items}</ul>
-<h2>Performance over time</h2>{performance_section}
-<h2>Data drift</h2>{drift_section}
-<h2>Per period</h2>{table}
-<p>Figures of periods that are not mature are provisional: only their frauds can be labelled
-yet.</p>
-</body></html>
-"""
+    return env.get_template(REPORT_TEMPLATE).render(
+        retrain_recommended=alerts["retrain_recommended"],
+        alerts=alerts["alerts"],
+        performance_png=_performance_chart(performance, alerts),
+        maturity_note=maturity_note(performance, labels),
+        drift_png=_drift_heatmap(drift),
+        performance_table=performance.round(4).to_html(index=False, na_rep="-"),
+    )

@@ -22,7 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.performance_by_period,
-                inputs=["decisions", "labels", "params:decision_costs", "params:monitoring"],
+                inputs=["decisions", "labels", "decision_costs", "params:monitoring"],
                 outputs="performance_by_period",
                 name="measure_realised_performance",
             ),

@@ -4,10 +4,12 @@ The window starts after the later of the two models' validation windows (so neit
 fitted or tuned on it) and ends at the last day whose labels have matured (younger payments
 only have their frauds labelled, which would flatter every model).
 
-Both models are judged by the rule user_app deploys: a payment is reviewed once its score
-reaches ``review / missed_fraud`` (the cost model in conf/shared.yml). The challenger is
-promoted when it beats the champion on the primary metric by ``min_improvement`` (relative) and
-no guard metric is worse beyond its tolerance.
+Both models are judged by the policy user_app deploys (``shared_runtime.policy.DecisionPolicy``:
+review and decline thresholds from the cost model in conf/shared.yml), so the gate's expected
+cost is the one training reports and monitoring realises. Each model scores in its own process
+with its own bundled code (:mod:`ml_app.model_process`). The challenger is promoted when it beats
+the champion on the primary metric by ``min_improvement`` (relative) and no guard metric is
+worse beyond its tolerance.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ml_app.pipelines.training.nodes import classification_metrics, join_scores
+from ml_app.evaluation import matured_until, score_metrics
+from shared_runtime.policy import DecisionPolicy
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
-from shared_schemas.ml_to_user import FraudScore
 
 if TYPE_CHECKING:  # matplotlib is imported when the comparison is plotted
     from matplotlib.figure import Figure
@@ -46,12 +48,11 @@ def evaluation_window(registry: dict[str, Any], labels: pd.DataFrame) -> dict[st
     if None in ends:
         raise ValueError(f"A model's run has no '{VALID_END}' parameter: retrain it with ml_app.")
     start = max(pd.Timestamp(e) for e in ends)
-    matured = labels.loc[labels[FraudLabel.label_source] == "matured", TIME]
-    end = matured.max().floor("D") if len(matured) else pd.NaT
-    if pd.isna(end) or end <= start:
+    end = matured_until(labels)
+    if end is None or end <= start:
         raise ValueError(
             f"No fresh labelled window: the models validated until {start.date()} and labels "
-            f"have matured only until {end if pd.isna(end) else end.date()}. Publish newer "
+            f"have matured only until {'no day' if end is None else end.date()}. Publish newer "
             "labels (etl_app `etl_labels` with a later labels_as_of) and run the gate again."
         )
     return {"start": str(start.date()), "end": str(end.date())}
@@ -77,13 +78,12 @@ def labelled_window(
 def evaluate_candidate(
     model: Any, window_rows: pd.DataFrame, costs: dict[str, float], params: dict[str, Any]
 ) -> dict[str, float]:
-    """A model's metrics on the window, under the deployed review rule."""
+    """A model's metrics on the window, under the deployed decision policy."""
     scores = pd.DataFrame(model.predict(window_rows.drop(columns=[TARGET])))
-    frame = join_scores(scores, window_rows)
-    y = frame[TARGET].astype(int).to_numpy()
-    s = frame[FraudScore.score].to_numpy()
-    review_threshold = costs["review"] / costs["missed_fraud"]
-    return classification_metrics(y, s, costs, params["alert_rate"], review_threshold)
+    metrics, _ = score_metrics(
+        scores, window_rows, DecisionPolicy.from_costs(costs), params["alert_rate"]
+    )
+    return metrics
 
 
 def _better(metric: str, challenger: float, champion: float, min_improvement: float) -> bool:

@@ -25,7 +25,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "champion_model",
                     "promotion_rows",
-                    "params:decision_costs",
+                    "decision_costs",
                     "params:promotion",
                 ],
                 outputs="champion_window_metrics",
@@ -36,7 +36,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "challenger_model",
                     "promotion_rows",
-                    "params:decision_costs",
+                    "decision_costs",
                     "params:promotion",
                 ],
                 outputs="challenger_window_metrics",

@@ -49,9 +49,10 @@ payment.
 |---|---|
 {rows}
 
-**Decision policy.** Review threshold {policy["review_threshold"]:.4f} (lowest expected cost on
-the validation window with costs {policy["costs"]}); user_app derives its own approve / review /
-decline thresholds from the same cost model.
+**Decision policy.** Review from score {policy["review_threshold"]:.4f}, decline from
+{policy["decline_threshold"]:.4f}: the thresholds of the shared cost model {policy["costs"]}
+(`shared_runtime.policy`), the policy user_app deploys and the promotion gate and monitoring
+judge; the validation cost above is that policy's.
 
 **Ceiling.** On simulated data the Bayes-optimal PR-AUC comes from the simulator's true
 probabilities, which ml_app never reads; `make demo` adds it below and as the version tags

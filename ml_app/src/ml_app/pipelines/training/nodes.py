@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ml_app.evaluation import policy_record, score_metrics
 from ml_app.pipelines.inference.compiled import CompiledModel
+from shared_runtime.policy import DecisionPolicy
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
-from shared_schemas.ml_to_user import FraudScore
 
 if TYPE_CHECKING:  # scikit-learn is imported where it is used: registering pipelines stays fast
     from sklearn.base import BaseEstimator
@@ -201,76 +202,32 @@ def write_model_card(
     return model_card.write_model_card(metrics, policy, params)
 
 
-def join_scores(scores: pd.DataFrame, labelled: pd.DataFrame) -> pd.DataFrame:
-    """Labelled rows (id, event time, outcome) with the score the model gave each."""
-    return labelled[[ID, TIME, TARGET]].merge(scores, on=ID, how="left", validate="one_to_one")
-
-
-def expected_cost(
-    y: np.ndarray, score: np.ndarray, threshold: float, costs: dict[str, float]
-) -> float:
-    """Cost per transaction when every score >= threshold is reviewed and the rest approved.
-
-    A missed fraud costs ``missed_fraud``; every review costs ``review`` (and catches the fraud).
-    """
-    alert = score >= threshold
-    missed = np.sum(y.astype(bool) & ~alert)
-    return float((missed * costs["missed_fraud"] + alert.sum() * costs["review"]) / len(y))
-
-
-def choose_threshold(y: np.ndarray, score: np.ndarray, costs: dict[str, float]) -> float:
-    """The review threshold with the lowest expected cost on the validation window."""
-    candidates = np.unique(np.quantile(score, np.linspace(0.5, 0.9999, 400)))
-    cost = [expected_cost(y, score, t, costs) for t in candidates]
-    return float(candidates[int(np.argmin(cost))])
-
-
-def recall_at_alert_rate(y: np.ndarray, score: np.ndarray, alert_rate: float) -> float:
-    """Share of frauds among the top ``alert_rate`` of scores."""
-    n_alerts = max(1, round(alert_rate * len(score)))
-    top = np.argsort(-score, kind="stable")[:n_alerts]
-    return float(y[top].sum() / max(1, y.sum()))
-
-
-def classification_metrics(
-    y: np.ndarray, s: np.ndarray, costs: dict[str, float], alert_rate: float, threshold: float
-) -> dict[str, float]:
-    """Ranking, calibration and cost metrics of scores ``s`` against outcomes ``y``."""
-    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
-
-    return {
-        "roc_auc": float(roc_auc_score(y, s)),
-        "pr_auc": float(average_precision_score(y, s)),
-        "log_loss": float(log_loss(y, s, labels=[0, 1])),
-        "brier": float(brier_score_loss(y, s)),
-        "recall_at_alerts": recall_at_alert_rate(y, s, alert_rate),
-        "expected_cost_per_tx": expected_cost(y, s, threshold, costs),
-    }
-
-
 def evaluate_model(
     scores: pd.DataFrame, valid: pd.DataFrame, params: dict[str, Any], costs: dict[str, float]
 ) -> tuple[dict[str, dict[str, float]], dict[str, Any], pd.DataFrame]:
-    """Validation metrics, the cost-optimal review threshold, and the scored validation rows.
+    """Validation metrics under the deployed decision policy, the policy, and the scored rows.
+
+    The thresholds are not tuned here: they follow from the shared cost model
+    (:class:`shared_runtime.policy.DecisionPolicy`), exactly as user_app decides, so the
+    validation cost is the cost of the policy that will be deployed.
 
     Returns:
         metrics in kedro-mlflow's ``{name: {"value": v, "step": 0}}`` form (logged to MLflow as
-        ``validation.<name>``), the decision policy
-        (threshold and the costs it was chosen with), and the validation predictions.
+        ``validation.<name>``), the decision policy evaluated (costs, thresholds, alert rate;
+        logged as ``decision_policy.json``), and the validation predictions.
     """
-    frame = join_scores(scores, valid)
-    y = frame[TARGET].astype(int).to_numpy()
-    s = frame[FraudScore.score].to_numpy()
-    threshold = choose_threshold(y, s, costs)
+    policy = DecisionPolicy.from_costs(costs)
     alert_rate = params["alert_rate"]
+    metrics, frame = score_metrics(scores, valid, policy, alert_rate)
+    y = frame[TARGET].astype(int).to_numpy()
     values = {
-        **classification_metrics(y, s, costs, alert_rate, threshold),
-        "expected_cost_no_model_per_tx": float(y.mean() * costs["missed_fraud"]),
-        "decision_threshold": threshold,
+        **metrics,
+        "expected_cost_no_model_per_tx": policy.cost_without_model(y),
+        "review_threshold": policy.review_threshold,
+        "decline_threshold": policy.decline_threshold,
         "rows": float(len(y)),
         "fraud_rate": float(y.mean()),
     }
     logger.info("Validation window: %s", ", ".join(f"{k}={v:.4f}" for k, v in values.items()))
-    policy = {"review_threshold": threshold, "costs": dict(costs), "alert_rate": alert_rate}
     metrics = {k: {"value": float(v), "step": 0} for k, v in values.items()}
-    return metrics, policy, frame
+    return metrics, policy_record(policy, alert_rate), frame

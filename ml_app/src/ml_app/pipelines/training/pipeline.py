@@ -55,7 +55,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.evaluate_model,
-                inputs=["scores", "validation_set", "params:evaluation", "params:decision_costs"],
+                inputs=["scores", "validation_set", "params:evaluation", "decision_costs"],
                 outputs=["validation", "decision_policy", "validation_predictions"],
                 name="evaluate_model",
             ),

@@ -1,7 +1,8 @@
 """batch_scoring: score new instances with the registered model and decide what to do with them.
 
-The decision rule (thresholds from the business cost model) lives in :mod:`user_app.decisions`,
-shared with the online service.
+The decision rule (thresholds from the business cost model) is
+:class:`shared_runtime.policy.DecisionPolicy`; :mod:`user_app.decisions` turns its decisions into
+FraudDecision rows, for batch and online scoring alike.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.decide,
-                inputs=["scores", "window_instances", "scoring_run", "params:decision_costs"],
+                inputs=["scores", "window_instances", "scoring_run", "decision_costs"],
                 outputs=["decisions", "prediction_log"],
                 name="decide",
             ),

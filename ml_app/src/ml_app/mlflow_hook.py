@@ -1,0 +1,98 @@
+"""ml_app's MLflow hook: kedro-mlflow's hook, with our model logging and registry bookkeeping.
+
+The extension point, in the open: :class:`TrainingMlflowHook` subclasses kedro-mlflow's public
+``MlflowHook`` and overrides one hook method, ``after_pipeline_run``. Everything else (the
+run per ``kedro run``, parameters, the ``Mlflow*`` datasets) is kedro-mlflow's own behaviour.
+
+At the end of a ``PipelineML`` run it does, in this order and in this one method:
+
+1. **log the model**: the inference pipeline with its fitted artifacts as a
+   :class:`~ml_app.pipeline_model.LeanPipelineModel`, through ``mlflow.pyfunc.log_model`` with
+   :func:`ml_app.model_logging.log_model_kwargs` (signature from the contracts, pinned
+   requirements, bundled code, provenance); the artifacts are extracted by kedro-mlflow's
+   public ``KedroPipelineModel.extract_pipeline_artifacts``, as kedro-mlflow's own hook does;
+2. **registry bookkeeping** (:func:`ml_app.registry.record_new_version`) of the version that
+   call registered: provenance and validation tags, the model card as description, the
+   ``challenger`` alias, ``champion`` if none exists; a run that registered nothing fails;
+3. **end the run** as kedro-mlflow does, by its own ``after_pipeline_run`` given the training
+   pipeline as a plain ``Pipeline``, for which it logs no model; if 1 or 2 failed, by its
+   ``on_pipeline_error`` instead (the run ends as failed and ``kedro run`` fails).
+
+Bookkeeping therefore cannot be skipped by the order in which hooks are registered, and the
+model is logged once. kedro-mlflow's plugin registration is disabled in ``settings.py``
+(``DISABLE_HOOKS_FOR_PLUGINS``); ``ml_app.hooks.LazyMlflowHook`` registers this hook instead
+and imports it (and MLflow) only when a session starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import mlflow
+from kedro.framework.hooks import hook_impl
+from kedro.io import DataCatalog
+from kedro.pipeline import Pipeline
+from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
+from kedro_mlflow.pipeline.pipeline_ml import PipelineML
+
+from ml_app.model_logging import log_model_kwargs
+from ml_app.pipeline_model import LeanPipelineModel
+from ml_app.registry import record_new_version
+
+logger = logging.getLogger(__name__)
+
+
+def log_pipeline_model(
+    pipeline: PipelineML, catalog: DataCatalog
+) -> tuple[mlflow.models.model.ModelInfo, str | None]:
+    """Log (and register) the PipelineML's inference pipeline as a LeanPipelineModel; return
+    the logged model's info and the registered model name."""
+    for dataset in pipeline.datasets():  # materialise dataset factories, as kedro-mlflow does
+        catalog.exists(dataset)
+    # computed now, not when pipelines are registered: they import MLflow and ask git; they
+    # replace PipelineML's defaults (e.g. signature "auto")
+    kwargs = {**pipeline.log_model_kwargs, **log_model_kwargs()}
+    with TemporaryDirectory() as tmp_dir:
+        model = LeanPipelineModel(
+            pipeline=pipeline.inference,
+            catalog=catalog,
+            input_name=pipeline.input_name,
+            **pipeline.kpm_kwargs,
+        )
+        artifacts = model.extract_pipeline_artifacts(parameters_saving_folder=Path(tmp_dir))
+        info = mlflow.pyfunc.log_model(python_model=model, artifacts=artifacts, **kwargs)
+    return info, kwargs.get("registered_model_name")
+
+
+class TrainingMlflowHook(MlflowHook):
+    """kedro-mlflow's MlflowHook whose ``after_pipeline_run`` logs ml_app's pipeline model and
+    does the registry bookkeeping of the new version before the run ends (module docstring)."""
+
+    @hook_impl
+    def after_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
+        # no active run: tracking is disabled for this pipeline (mlflow.yml), nothing to log
+        if mlflow.active_run() is None or not isinstance(pipeline, PipelineML):
+            super().after_pipeline_run(run_params, pipeline, catalog)
+            return
+        try:
+            info, name = log_pipeline_model(pipeline, catalog)
+            if not name or info.registered_model_version is None:
+                raise RuntimeError(
+                    f"Run {info.run_id} logged its model but registered no version (registered "
+                    f"model name: {name!r}): set registered_model_name in conf/shared.yml."
+                )
+            record_new_version(
+                mlflow.MlflowClient(), name, str(info.registered_model_version), info.run_id
+            )
+        except Exception as error:
+            # the run's model is missing or unregistered: kedro-mlflow closes it as failed
+            self.on_pipeline_error(error, run_params, pipeline, catalog)
+            raise
+        # kedro-mlflow ends (or, if it was opened outside kedro, keeps) the run; for a plain
+        # Pipeline it logs no model, so the model above is the run's only one
+        super().after_pipeline_run(run_params, Pipeline(pipeline.nodes), catalog)
