@@ -42,6 +42,7 @@ NOT_RUN = {
     "git push origin main --tags": "publishes a release: tests/test_release.py",
     "uvx copier copy": "copier from a remote: tests/test_template.py generates one locally",
     "cd card-risk && make test": "the generated monorepo's make test: make template-check",
+    "copier update --trust": "tests/test_template.py updates a monorepo adopted from a past commit",
     "export ETL_SOURCE_DB_URL=postgresql": "needs your database: etl_app/tests/test_postgres.py",
     "source user_app/.venv/bin/activate": "plain MLflow: tests/test_plain_mlflow.py runs it",
     "export MLFLOW_TRACKING_URI=sqlite:///$PWD/mlflow.db": "tests/test_plain_mlflow.py",

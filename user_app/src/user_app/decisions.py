@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import user_app
 from shared_schemas.ml_to_user import FraudDecision, PredictionLog
+import user_app
 
 DECISION_COLUMNS = list(FraudDecision.to_schema().columns)
 LOG_COLUMNS = list(PredictionLog.to_schema().columns)
