@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.loop import loop_steps, run_steps
+from tooling.loop.steps import loop_steps, run_steps
 from shared_schemas.pytest_user_state import fingerprint
 from shared_schemas.testing import isolated_app, isolated_env
 

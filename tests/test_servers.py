@@ -8,8 +8,8 @@ import boto3
 import mlflow
 import pytest
 
-from scripts.loop import loop_steps, run_steps
-from scripts.stack import ARTIFACT_BUCKET, S3_CREDENTIALS, servers
+from tooling.loop.steps import loop_steps, run_steps
+from tooling.stack import ARTIFACT_BUCKET, S3_CREDENTIALS, servers
 from shared_schemas.exchange import ExchangeParquetDataset
 from shared_schemas.testing import isolated_app, isolated_env
 from tests.conftest import ROOT, SMALL

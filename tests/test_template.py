@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.tooling import uv_executable
+from tooling.uv import uv_executable
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import mlflow
 
-from scripts.loop import ROOT, env_bin, loop_steps, run_steps
-from scripts.servers import Server, free_port
+from tooling.loop.steps import ROOT, env_bin, loop_steps, run_steps
+from tooling.processes import Server, free_port
 from shared_schemas.testing import isolated_app, isolated_env
 
 WORLD = {

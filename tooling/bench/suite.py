@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 import requests
 
-from scripts.demo import oracle_ceiling
-from scripts.loop import ROOT, env_bin, loop_steps, run_steps
-from scripts.servers import Server, free_port
+from tooling.loop.demo import oracle_ceiling
+from tooling.loop.steps import ROOT, env_bin, loop_steps, run_steps
+from tooling.processes import Server, free_port
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
 from shared_schemas.examples import transaction_instance_example
 from shared_schemas.exchange import ExchangeParquetDataset
@@ -47,7 +47,7 @@ from shared_schemas.ml_to_user import FraudDecision
 from shared_schemas.testing import isolated_app, isolated_env
 
 APPS = ("etl_app", "ml_app", "user_app")
-PROBES = ROOT / "scripts" / "probes"
+PROBES = Path(__file__).parent / "probes"
 LOOP = ("simulate", "etl_instances", "etl_labels", "training", "batch_scoring")
 SMOKE_WORLD = {
     "simulate": {"simulate.n_customers": 1500, "simulate.n_merchants": 500},

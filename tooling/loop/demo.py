@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from scripts.loop import ROOT, loop_steps, run_steps
+from tooling.loop.steps import ROOT, loop_steps, run_steps
 from shared_schemas.config import load_shared_config
 from shared_schemas.exchange import ExchangeParquetDataset
 

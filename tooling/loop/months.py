@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from scripts.loop import ROOT, Step, run_steps
+from tooling.loop.steps import ROOT, Step, run_steps
 from shared_schemas.exchange import ExchangeParquetDataset
 from shared_schemas.testing import isolated_app, isolated_env
 

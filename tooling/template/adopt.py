@@ -6,8 +6,9 @@ workflows, DAGs, uv.lock) and the registered model name, then re-locks. Every na
 lowercase Python identifier; distributions use the same name with '-' (PEP 503), environment
 variables upper case.
 
-    python scripts/adopt.py --etl ingest --ml modelling --user scoring --contracts contracts \\
-        --runtime runtime --model-name card-risk --project-name "Card risk" [--root DIR]
+    python3 tooling/template/adopt.py --etl ingest --ml modelling --user scoring \\
+        --contracts contracts --runtime runtime --model-name card-risk \\
+        --project-name "Card risk" [--root DIR]
 
 It also runs inside `copier update`, over a project adopted earlier: copier renders the new
 template version (default names) into the project, and this rename then merges each default-named

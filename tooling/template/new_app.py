@@ -5,7 +5,7 @@ script then registers the app where the monorepo lists its apps: the uv workspac
 first-party packages, the import-linter boundaries (the new app may not import any other app
 and shared_schemas may not import it), the Makefile's APPS, and re-locks.
 
-    python -m scripts.new_app reporting [--root DIR] [--description TEXT]
+    python -m tooling.template.new_app reporting [--root DIR] [--description TEXT]
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 
 from copier import run_copy
 
-from scripts.tooling import uv_executable
+from tooling import ROOT
+from tooling.uv import uv_executable
 
-ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "templates" / "app"
 
 
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     app = new_app(args.root, args.name, args.description)
     sys.stdout.write(
         f"Created {app}. Next: `make install-{args.name}`, `make test-{args.name}`, and add its "
-        f"pipelines to scripts/loop.py or deploy/airflow if it joins the loop.\n"
+        f"pipelines to tooling/loop/steps.py or deploy/airflow if it joins the loop.\n"
     )
     return 0
 
