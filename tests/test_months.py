@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from tooling.conf import app_config
+from tooling.conf import app_setting
 from tooling.loop.months import champion_alerts, training_params
 from shared_schemas.testing import isolated_app, isolated_env
 
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def policy_of(root: Path) -> dict:
-    return app_config(root, "ml_app", "parameters", isolated_env(root))["retraining"]
+    return app_setting(root, "ml_app", "parameters", "retraining", isolated_env(root))
 
 
 def test_the_default_policy_gives_the_windows_simulate_months_always_used(tmp_path):
@@ -33,9 +33,7 @@ def test_a_local_override_of_the_policy_changes_the_windows(tmp_path):
     app = isolated_app(ROOT / "ml_app", tmp_path)
     # conf/local replaces the whole block (Kedro's default merge), as it does for ml_app's runs
     policy = yaml.safe_load((app / "conf/base/parameters_retraining.yml").read_text())
-    policy["retraining"].update(
-        window={"train_days": 60, "valid_days": 7, "gate_days": 10}, promote=False
-    )
+    policy["retraining"].update(train_days=60, valid_days=7, gate_days=10, promote=False)
     (app / "conf/local/parameters_retraining.yml").write_text(yaml.safe_dump(policy))
     assert policy_of(tmp_path)["promote"] is False
     assert training_params(pd.Timestamp("2025-04-01"), policy_of(tmp_path)) == {
@@ -75,7 +73,7 @@ def test_each_root_resolves_its_own_settings(tmp_path):
     for root in (first, second):
         isolated_app(ROOT / "user_app", root)
     paths = [
-        app_config(root, "user_app", "catalog", isolated_env(root))["decisions"]["filepath"]
+        app_setting(root, "user_app", "catalog", "decisions", isolated_env(root))["filepath"]
         for root in (first, second)
     ]
     assert paths == [

@@ -2,8 +2,8 @@
 
 The orchestrators and tests never repeat a location, the model's name or its aliases: cross-app
 settings come from ``conf/shared.yml`` (the config resolver every app uses), dataset locations
-from the app catalogs and policies from app parameters, through Kedro's own config loader with the
-``shared:`` resolver. ``env`` is the environment the apps are started with (e.g.
+from the app catalogs and policies from app parameters, merged and resolved as Kedro's config
+loader does for the app. ``env`` is the environment the apps are started with (e.g.
 ``isolated_env(root)`` for a world of its own): environment variables in the settings
 (``FRAUD_EXCHANGE_ROOT``, ``MLFLOW_TRACKING_URI``, ...) are read from it, not from this process.
 """
@@ -16,11 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from kedro.config import OmegaConfigLoader
 from omegaconf import OmegaConf
 
 from shared_schemas.config import load_shared_config
-from shared_schemas.dependency_warnings import ignore_dependency_warnings
 from shared_schemas.exchange import ExchangeParquetDataset
 
 
@@ -46,35 +44,63 @@ def shared_settings(root: Path, env: Mapping[str, str] | None = None) -> dict[st
         return load_shared_config(root)
 
 
-def app_config(
-    root: Path, app: str, kind: str, env: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """An app's ``catalog`` or ``parameters`` (base overlaid by local), resolved."""
-    ignore_dependency_warnings()  # Kedro's own resolver registration warns
+def _layer(folder: Path, kind: str) -> dict[str, Any]:
+    """The top-level keys of one environment's ``catalog`` or ``parameters`` files (Kedro's
+    default file patterns)."""
+    paths = {*folder.glob(f"{kind}*.yml"), *folder.glob(f"{kind}*/**/*.yml")}
+    paths |= set(folder.glob(f"**/{kind}*.yml"))
+    merged: dict[str, Any] = {}
+    for path in sorted(paths):
+        merged.update(OmegaConf.to_container(OmegaConf.load(path)) or {})
+    return merged
+
+
+def app_setting(
+    root: Path, app: str, kind: str, key: str, env: Mapping[str, str] | None = None
+) -> Any:
+    """The top-level ``key`` of an app's ``catalog`` or ``parameters``, resolved: ``conf/local``
+    replaces ``conf/base`` per top-level key (Kedro's default merge); ``${shared:...}``,
+    ``${globals:...}`` and ``${runtime_params:...}`` (its default) resolve as in the app. Only
+    ``key`` is resolved, so an app's own custom resolvers elsewhere in its files (etl_app's
+    ``days_before``) need not be known here."""
+    conf = root / app / "conf"
+    config = OmegaConf.create({**_layer(conf / "base", kind), **_layer(conf / "local", kind)})
+    if key not in config:
+        raise KeyError(f"{app}'s {kind} has no {key!r}: {sorted(config)}")
     settings = shared_settings(root, env)
-
-    def shared(key: str) -> Any:
-        return settings[key]
-
-    # Kedro registers a custom resolver only if none of that name exists: clear the previous
-    # root's, so each call resolves against its own root's settings
-    OmegaConf.clear_resolver("shared")
+    variables = OmegaConf.create(
+        {**_layer(conf / "base", "globals"), **_layer(conf / "local", "globals")}
+    )
+    resolvers = {
+        "shared": lambda name: settings[name],
+        "globals": lambda name, default=None: OmegaConf.select(variables, name, default=default),
+        # no `--params` here: a runtime parameter takes its default, as in a plain `kedro run`
+        "runtime_params": lambda name, default=None: default,
+    }
+    for name, resolver in resolvers.items():
+        OmegaConf.clear_resolver(name)
+        OmegaConf.register_resolver(name, resolver)
     try:
         with _environment(env):
-            loader = OmegaConfigLoader(
-                conf_source=str(root / app / "conf"),
-                base_env="base",
-                default_run_env="local",
-                custom_resolvers={"shared": shared},
+            value = config[key]
+            return (
+                OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
             )
-            return dict(loader[kind])
     finally:
-        OmegaConf.clear_resolver("shared")
+        for name in resolvers:
+            OmegaConf.clear_resolver(name)
+
+
+def catalog_entry(
+    root: Path, app: str, name: str, env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The resolved entry ``name`` of ``app``'s catalog (e.g. its ``filepath``)."""
+    return app_setting(root, app, "catalog", name, env)
 
 
 def exchange_dataset(
     root: Path, app: str, name: str, env: Mapping[str, str] | None = None
 ) -> ExchangeParquetDataset:
     """The exchange dataset ``name`` as ``app``'s catalog declares it (location, partitioning)."""
-    entry = app_config(root, app, "catalog", env)[name]
+    entry = catalog_entry(root, app, name, env)
     return ExchangeParquetDataset(filepath=entry["filepath"], partition_by=entry["partition_by"])

@@ -20,9 +20,9 @@ from typing import Any
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
+from tooling.conf import catalog_entry, exchange_dataset
 from tooling.loop.steps import ROOT, loop_steps, run_steps
 from shared_schemas.config import load_shared_config
-from shared_schemas.exchange import ExchangeParquetDataset
 
 # Score May and June, not only June: with labels as of 2025-07-01 and 45 days to maturity, the
 # first weeks of May have final labels, so the monitoring report the demo ends with shows
@@ -52,9 +52,8 @@ def registry_state(config: dict[str, Any]) -> dict[str, Any]:
 
 def oracle_ceiling(root: Path, source_db: Path | None = None) -> dict[str, float]:
     """Model vs Bayes-optimal PR-AUC on the same validation rows (oracle = true probabilities)."""
-    predictions = pd.read_parquet(
-        root / "ml_app/data/07_model_output/validation_predictions.parquet"
-    )
+    entry = catalog_entry(root, "ml_app", "validation_predictions")
+    predictions = pd.read_parquet(root / "ml_app" / entry["filepath"])
     with sqlite3.connect(source_db or root / "etl_app/data/01_raw/source_system.db") as con:
         oracle = pd.read_sql("SELECT transaction_id, fraud_probability FROM oracle", con)
     rows = predictions.merge(oracle, on="transaction_id", how="inner")
@@ -95,13 +94,13 @@ def summarise(root: Path, seconds: float) -> dict[str, Any]:
     registry = registry_state(config)
     ceiling = oracle_ceiling(root)
     record_ceiling(config, str(registry["newest_version"]), ceiling)
-    log = ExchangeParquetDataset(
-        filepath=str(exchange / "prediction_log"), partition_by="scored_at"
+    last_call = (
+        exchange_dataset(root, "user_app", "prediction_log")
+        .load()
+        .sort_values("scored_at")
+        .iloc[-1]
     )
-    last_call = log.load().sort_values("scored_at").iloc[-1]
-    gate = ExchangeParquetDataset(
-        filepath=str(exchange / "promotion_decisions"), partition_by="decided_at"
-    ).load()
+    gate = exchange_dataset(root, "ml_app", "promotion_decision").load()
     last_gate = gate.sort_values("decided_at").iloc[-1]
     return {
         "wall_time_s": round(seconds, 1),

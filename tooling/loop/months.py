@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from tooling.conf import app_config, exchange_dataset, shared_settings
+from tooling.conf import app_setting, exchange_dataset, shared_settings
 from tooling.loop.steps import ROOT, Step, run_steps
 from shared_schemas.testing import isolated_app, isolated_env
 
@@ -57,10 +57,9 @@ def day(ts: pd.Timestamp) -> str:
 def training_params(clock: pd.Timestamp, policy: Mapping[str, Any]) -> dict[str, str]:
     """The training windows of the retraining ``policy`` at ``clock``: counted back from the last
     matured day, leaving the most recent matured days for the promotion gate."""
-    window = policy["window"]
-    valid_end = clock - pd.Timedelta(days=MATURITY_DAYS + window["gate_days"])
-    train_end = valid_end - pd.Timedelta(days=window["valid_days"])
-    train_start = train_end - pd.Timedelta(days=window["train_days"])
+    valid_end = clock - pd.Timedelta(days=MATURITY_DAYS + policy["gate_days"])
+    train_end = valid_end - pd.Timedelta(days=policy["valid_days"])
+    train_start = train_end - pd.Timedelta(days=policy["train_days"])
     return {
         "training.window.train_start": day(train_start),
         "training.window.train_end": day(train_end),
@@ -154,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         isolated_app(ROOT / app, root)
     env = isolated_env(root, {"KEDRO_LOGGING_CONFIG": str(ROOT / "conf/logging.yml")})
     settings = shared_settings(root, env)
-    policy = app_config(root, "ml_app", "parameters", env)["retraining"]
+    policy = app_setting(root, "ml_app", "parameters", "retraining", env)
     started = time.perf_counter()
 
     def run(phase: str, *steps: Step) -> None:
