@@ -22,7 +22,7 @@ import mlflow
 import pytest
 import yaml
 
-from shared_schemas.exchange import ExchangeParquetDataset
+from tooling.conf import exchange_dataset, shared_settings
 from shared_schemas.testing import isolated_app, isolated_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,13 +171,10 @@ def test_the_documented_sequence_runs_as_written(tmp_path):
             check=False,
         )
         assert proc.returncode == 0, f"{name}:\n{proc.stdout[-5000:]}\n{proc.stderr[-3000:]}"
-    exchange = root / "data/exchange"
-    decisions = ExchangeParquetDataset(
-        filepath=str(exchange / "decisions"), partition_by="event_time"
-    )
-    scored = decisions.load()
+    scored = exchange_dataset(root, "user_app", "decisions", env).load()
     assert len(scored) > 0 and set(scored["model_version"].astype(str)) == {"2"}
-    client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
-    versions = client.search_model_versions("name = 'fraud-detector'")
+    shared = shared_settings(root, env)
+    client = mlflow.MlflowClient(shared["mlflow_tracking_uri"])
+    versions = client.search_model_versions(f"name = '{shared['registered_model_name']}'")
     assert len(versions) == 3  # README: two trainings; adopting.md: a third
     assert checkout_state() == before, "the documented commands touched this checkout"
