@@ -4,10 +4,12 @@ contract-valid data at every boundary, decisions that reference the registered m
 import mlflow
 import pytest
 
+from tooling.loop.demo import render, summarise
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
 from shared_schemas.ml_to_user import FraudDecision, PredictionLog
 from shared_schemas.monitoring import MonitoringReport, PromotionDecision
 from shared_schemas.pytest_user_state import fingerprint
+from shared_schemas.testing import isolated_env
 from tests.conftest import ROOT, published, settings
 
 
@@ -53,3 +55,16 @@ def test_nothing_was_written_outside_the_temporary_root(loop):
     assert fingerprint(ROOT) == before
     assert (root / "source_system.db").is_file()
     assert any((root / "mlartifacts").rglob("MLmodel"))
+
+
+@pytest.mark.slow
+def test_the_demo_summary_reads_what_the_loop_published(loop):
+    root, _ = loop
+    summary = summarise(root, 1.0, isolated_env(root), source_db=root / "source_system.db")
+    shared = settings(root)
+    assert summary["registry"]["name"] == shared["registered_model_name"]
+    assert summary["exchange_root"] == shared["exchange_root"] == str(root / "data/exchange")
+    assert summary["instances"]["rows_valid"] == len(published(root, "etl_app", "instances"))
+    assert 0.5 < summary["ceiling"]["ratio"] <= 1.05
+    assert int(summary["last_scoring"]["n_rows"]) > 0
+    assert "Fraud loop complete in 1.0 s" in render(summary)
