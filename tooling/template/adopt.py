@@ -77,9 +77,10 @@ def files(root: Path) -> Iterator[Path]:
             yield path
 
 
-def rewrite_contents(root: Path, words: Mapping[str, str]) -> int:
+def rewrite_contents(root: Path, words: Mapping[str, str]) -> list[str]:
+    """Rewrite every file; return the ones that changed (relative paths)."""
     regex = pattern(words)
-    changed = 0
+    changed = []
     for path in files(root):
         try:
             text = path.read_text()
@@ -88,7 +89,7 @@ def rewrite_contents(root: Path, words: Mapping[str, str]) -> int:
         new = regex.sub(lambda m: words[m.group(1)], text) if regex else text
         if new != text:
             path.write_text(new)
-            changed += 1
+            changed.append(path.relative_to(root).as_posix())
     return changed
 
 
@@ -149,12 +150,18 @@ def set_python(root: Path, version: str) -> None:
                 path.write_text(new)
 
 
-def allow_longer_lines(root: Path, ruff: list[str]) -> None:
+def allow_longer_lines(root: Path, ruff: list[str], renamed: list[str]) -> None:
     """Longer names make some docstrings and comments longer than the line limit (the formatter
     keeps code within it): exempt those files from E501. Raising the limit instead would change
-    other rules' verdicts (SIM108 suggests a ternary when it fits on a line)."""
+    other rules' verdicts (SIM108 suggests a ternary when it fits on a line). Only the files the
+    rename rewrote count: in `copier update` the project also holds files of the version being
+    left (removed by copier afterwards) and the adopter's own."""
+    python = [path for path in renamed if path.endswith(".py")]
+    if not python:
+        return
+    check = [*ruff, "check", "--select", "E501", "--output-format", "json", "--exit-zero"]
     report = subprocess.run(
-        [*ruff, "check", "--select", "E501", "--output-format", "json", "--exit-zero", "."],
+        [*check, "--force-exclude", *python],
         cwd=root,
         capture_output=True,
         text=True,
@@ -193,7 +200,8 @@ def adopt(
     words = renames(names)
     if model_name != DEFAULT_MODEL:
         words[DEFAULT_MODEL] = model_name
-    report = {"files_rewritten": rewrite_contents(root, words)}
+    rewritten = rewrite_contents(root, words)
+    report = {"files_rewritten": len(rewritten)}
     readme = root / "README.md"
     if project_name != DEFAULT_TITLE and readme.exists():
         readme.write_text(readme.read_text().replace(DEFAULT_TITLE, project_name, 1))
@@ -207,7 +215,9 @@ def adopt(
         ruff = re.search(r'"(ruff==[^"]+)"', (root / "pyproject.toml").read_text())
         tool = [uv, "tool", "run", "--from", ruff.group(1) if ruff else "ruff", "ruff"]
         subprocess.run([*tool, "format", "--quiet", "."], cwd=root, check=True)
-        allow_longer_lines(root, tool)
+        moved = pattern(renames(names))
+        renamed = [moved.sub(lambda m: words[m.group(1)], p) if moved else p for p in rewritten]
+        allow_longer_lines(root, tool, renamed)
         # the contract docs are generated from the (renamed) contracts package; key order
         # in the JSON schemas follows the names
         package = names["contracts"]
