@@ -17,7 +17,7 @@ export KEDRO_LOGGING_CONFIG := $(ROOT)/conf/logging.yml
 
 UV_VERSION := 0.13.8
 UV := $(or $(shell command -v uv 2>/dev/null),$(ROOT)/.tools/bin/uv)
-# Scripts and tests run this uv (scripts/tooling.py): a fresh machine has no uv on PATH.
+# The tooling and tests run this uv (tooling/uv.py): a fresh machine has no uv on PATH.
 export UV
 PYTHON ?= python3
 APPS := etl_app ml_app user_app
@@ -114,7 +114,7 @@ audit: uv ## Known vulnerabilities in every locked dependency, all members and g
 .PHONY: new-app
 new-app: install ## Add a Kedro project to the workspace, wired like the others: make new-app NAME=reporting
 	@test -n "$(NAME)" || (echo "usage: make new-app NAME=<package name>" && exit 1)
-	cd $(ROOT) && PATH="$(dir $(UV)):$$PATH" .venv/bin/python -m scripts.new_app $(NAME)
+	cd $(ROOT) && PATH="$(dir $(UV)):$$PATH" .venv/bin/python -m tooling.template.new_app $(NAME)
 	$(MAKE) install-$(NAME)
 
 .PHONY: template-check
@@ -134,12 +134,12 @@ check-member: uv ## CI for one member (MEMBER=etl_app): its own env only, lint, 
 
 .PHONY: changed
 changed: uv ## Members changed since their last release tag, and what each would release
-	cd $(ROOT) && $(UV) sync --locked --quiet && .venv/bin/python -m scripts.changed
+	cd $(ROOT) && $(UV) sync --locked --quiet && .venv/bin/python -m tooling.release.changed
 
 .PHONY: release
 release: uv ## Release one member: make release APP=ml_app [BUMP=patch|minor|major]
 	cd $(ROOT) && $(UV) sync --locked --quiet
-	cd $(ROOT) && .venv/bin/python -m scripts.release $(APP) $(if $(BUMP),--bump $(BUMP)) --uv $(UV)
+	cd $(ROOT) && .venv/bin/python -m tooling.release.member $(APP) $(if $(BUMP),--bump $(BUMP)) --uv $(UV)
 
 # --- running the apps --------------------------------------------------------------------------
 .PHONY: simulate
@@ -187,24 +187,24 @@ run-online: install ## Replay a window against `make serve` through the resilien
 
 .PHONY: demo
 demo: install ## The whole loop: simulate -> etl -> train -> promote -> score -> monitor
-	cd $(ROOT) && .venv/bin/python -m scripts.demo
+	cd $(ROOT) && .venv/bin/python -m tooling.loop.demo
 
 .PHONY: simulate-months
 simulate-months: install ## Months of operation with drift: score, monitor, retrain, promote
-	cd $(ROOT) && .venv/bin/python -m scripts.simulate_months
+	cd $(ROOT) && .venv/bin/python -m tooling.loop.months
 
 .PHONY: servers
 servers: install ## Real servers on loopback until Ctrl-C: Postgres source, MLflow server (Postgres + S3)
-	cd $(ROOT) && .venv/bin/python -m scripts.stack
+	cd $(ROOT) && .venv/bin/python -m tooling.stack
 
 # --- performance -------------------------------------------------------------------------------
 .PHONY: bench
 bench: install ## Benchmarks with side-by-side ratios on ~1M payments -> docs/benchmarks.md (~6 min)
-	cd $(ROOT) && .venv/bin/python -m scripts.bench
+	cd $(ROOT) && .venv/bin/python -m tooling.bench.suite
 
 .PHONY: bench-smoke
 bench-smoke: install ## The same benchmarks on a small world, to a temp folder (part of make test)
-	cd $(ROOT) && tmp=$$(mktemp -d) && .venv/bin/python -m scripts.bench --smoke \
+	cd $(ROOT) && tmp=$$(mktemp -d) && .venv/bin/python -m tooling.bench.suite --smoke \
 	  --root $$tmp/world --out $$tmp/benchmarks.md && rm -rf $$tmp
 
 # --- looking at things -------------------------------------------------------------------------
@@ -248,7 +248,7 @@ viz-build: install ## Static kedro-viz sites of the three apps in docs/viz/<app>
 
 .PHONY: ui-check
 ui-check: install ## kedro-viz and MLflow UI in headless Chromium: checks pages, saves docs/images/
-	cd $(ROOT) && .venv/bin/python -m scripts.ui_check
+	cd $(ROOT) && .venv/bin/python -m tooling.ui_check
 
 .PHONY: docs
 docs: install ## The documentation site (mkdocs-material, strict: broken links fail) in site/

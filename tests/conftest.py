@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.loop import loop_steps, run_steps
+from tooling.conf import exchange_dataset, shared_settings
+from tooling.loop.steps import loop_steps, run_steps
 from shared_runtime.pytest_user_state import fingerprint
 from shared_runtime.testing import isolated_app, isolated_env
 
@@ -16,6 +17,17 @@ SMALL = {
         "evaluation.importance_sample": 2000,
     },
 }
+
+
+def settings(root: Path) -> dict:
+    """conf/shared.yml as the apps of a world at ``root`` (isolated_env) resolve it: tracking URI,
+    registered model name, aliases, exchange root."""
+    return shared_settings(root, isolated_env(root))
+
+
+def published(root: Path, app: str, name: str):
+    """What ``app`` published as ``name`` in the world at ``root``, read where its catalog says."""
+    return exchange_dataset(root, app, name, isolated_env(root)).load()
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.loop import app_environment, env_bin
+from tooling.loop.steps import app_environment, env_bin
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = ROOT / "deploy/airflow/dags"

@@ -23,7 +23,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from shared_runtime.exchange import ExchangeParquetDataset
+from tooling.conf import exchange_dataset, shared_settings
 from shared_runtime.testing import isolated_app, isolated_env, kedro_run
 from shared_schemas.ml_to_user import FraudDecision
 
@@ -175,10 +175,9 @@ def airflow_run(tmp_path_factory):
     return {"root": root, "env": env, "bag": bag, "logs": logs, "state": state}
 
 
-def exchange(root: Path, name: str, partition_by: str = "event_time"):
-    return ExchangeParquetDataset(
-        filepath=str(root / "exchange" / name), partition_by=partition_by
-    ).load()
+def exchange(run: dict, app: str, name: str):
+    """What ``app`` published as ``name`` in the Airflow world (its catalog, the run's env)."""
+    return exchange_dataset(run["root"], app, name, run["env"]).load()
 
 
 @pytest.mark.slow
@@ -226,10 +225,11 @@ def test_a_task_runs_the_app_from_the_environment_its_variable_names(airflow_run
 
 @pytest.mark.slow
 def test_the_daily_run_publishes_its_data_interval_and_tells_the_consumers(airflow_run):
-    root, state = airflow_run["root"], airflow_run["state"]
+    state = airflow_run["state"]
     daily = [r for r in state["runs"] if r[0] == "etl_app__etl_instances"][1]
     assert daily[2:] == ["2025-04-14 00:00:00+00:00", "2025-04-15 00:00:00+00:00"]
-    days = sorted(exchange(root, "instances")["event_time"].dt.strftime("%Y-%m-%d").unique())
+    instances = exchange(airflow_run, "etl_app", "instances")
+    days = sorted(instances["event_time"].dt.strftime("%Y-%m-%d").unique())
     assert days == [f"2025-04-{d:02d}" for d in range(1, 15)]  # 13 by hand + the daily run's
     events = [[name, extra] for name, extra, _ in state["events"] if name == "instances"]
     assert events == [
@@ -243,13 +243,16 @@ def test_the_daily_run_publishes_its_data_interval_and_tells_the_consumers(airfl
 @pytest.mark.slow
 def test_labels_training_and_scoring_ran_on_the_published_data(airflow_run):
     root = airflow_run["root"]
-    labels = exchange(root, "labels")
+    labels = exchange(airflow_run, "etl_app", "labels")
     assert labels["as_of"].max().strftime("%Y-%m-%d") == "2025-06-02"
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
-    champion = client.get_model_version_by_alias("fraud-detector", "champion")
+    shared = shared_settings(root, airflow_run["env"])
+    client = mlflow.MlflowClient(tracking_uri=shared["mlflow_tracking_uri"])
+    champion = client.get_model_version_by_alias(
+        shared["registered_model_name"], shared["champion_alias"]
+    )
     params = client.get_run(champion.run_id).data.params
     assert params["training.window.train_start"] == "2025-04-01"
-    decisions = FraudDecision.validate(exchange(root, "decisions"))
+    decisions = FraudDecision.validate(exchange(airflow_run, "user_app", "decisions"))
     assert set(decisions["event_time"].dt.strftime("%Y-%m-%d")) == {"2025-04-14"}
     assert set(decisions["model_version"]) == {str(champion.version)}
     assert any((root / "mlartifacts").rglob("MLmodel"))  # the temp store, not the checkout's

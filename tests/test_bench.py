@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from scripts import bench
+from tooling.bench import suite as bench
 
 SECTIONS = [
     "## Goals",

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from scripts.demo import DEMO_PARAMS
+from tooling.loop.demo import DEMO_PARAMS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,7 +22,7 @@ import mlflow
 import pytest
 import yaml
 
-from shared_runtime.exchange import ExchangeParquetDataset
+from tooling.conf import exchange_dataset, shared_settings
 from shared_runtime.testing import isolated_app, isolated_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +42,7 @@ NOT_RUN = {
     "git push origin main --tags": "publishes a release: tests/test_release.py",
     "uvx copier copy": "copier from a remote: tests/test_template.py generates one locally",
     "cd card-risk && make test": "the generated monorepo's make test: make template-check",
+    "copier update --trust": "tests/test_template.py updates a monorepo adopted from a past commit",
     "export ETL_SOURCE_DB_URL=postgresql": "needs your database: etl_app/tests/test_postgres.py",
     "source user_app/.venv/bin/activate": "plain MLflow: tests/test_plain_mlflow.py runs it",
     "export MLFLOW_TRACKING_URI=sqlite:///$PWD/mlflow.db": "tests/test_plain_mlflow.py",
@@ -170,13 +171,10 @@ def test_the_documented_sequence_runs_as_written(tmp_path):
             check=False,
         )
         assert proc.returncode == 0, f"{name}:\n{proc.stdout[-5000:]}\n{proc.stderr[-3000:]}"
-    exchange = root / "data/exchange"
-    decisions = ExchangeParquetDataset(
-        filepath=str(exchange / "decisions"), partition_by="event_time"
-    )
-    scored = decisions.load()
+    scored = exchange_dataset(root, "user_app", "decisions", env).load()
     assert len(scored) > 0 and set(scored["model_version"].astype(str)) == {"2"}
-    client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
-    versions = client.search_model_versions("name = 'fraud-detector'")
+    shared = shared_settings(root, env)
+    client = mlflow.MlflowClient(shared["mlflow_tracking_uri"])
+    versions = client.search_model_versions(f"name = '{shared['registered_model_name']}'")
     assert len(versions) == 3  # README: two trainings; adopting.md: a third
     assert checkout_state() == before, "the documented commands touched this checkout"

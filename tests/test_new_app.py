@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts.members import members
-from scripts.new_app import new_app
-from scripts.tooling import uv_executable
+from tooling.release.members import members
+from tooling.template.new_app import new_app
+from tooling.uv import uv_executable
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

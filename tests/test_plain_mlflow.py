@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import requests
 
-from scripts.servers import Server, free_port
+from tooling.processes import Server, free_port
 from tests.conftest import ROOT
 
 BLOCK = re.compile(r"<!-- plain-mlflow -->\n```bash\n(.*?)```", re.S)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from scripts import changed
-from scripts.members import members
-from scripts.release import release
-from scripts.release_notes import section
-from scripts.tooling import uv_executable
+from tooling.release import changed
+from tooling.release.member import release
+from tooling.release.members import members
+from tooling.release.notes import section
+from tooling.uv import uv_executable
 
 ROOT = Path(__file__).resolve().parents[1]
 SEMANTIC_RELEASE = Path(sys.executable).parent / "semantic-release"

@@ -8,11 +8,10 @@ import boto3
 import mlflow
 import pytest
 
-from scripts.loop import loop_steps, run_steps
-from scripts.stack import ARTIFACT_BUCKET, S3_CREDENTIALS, servers
-from shared_runtime.exchange import ExchangeParquetDataset
+from tooling.loop.steps import loop_steps, run_steps
+from tooling.stack import ARTIFACT_BUCKET, S3_CREDENTIALS, servers
 from shared_runtime.testing import isolated_app, isolated_env
-from tests.conftest import ROOT, SMALL
+from tests.conftest import ROOT, SMALL, published, settings
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +30,15 @@ def on_servers(stack, tmp_path_factory):
     return root
 
 
-def validation_metrics(client: mlflow.MlflowClient) -> dict[str, float]:
-    champion = client.get_model_version_by_alias("fraud-detector", "champion")
+def champion_of(client: mlflow.MlflowClient, root) -> mlflow.entities.model_registry.ModelVersion:
+    shared = settings(root)
+    return client.get_model_version_by_alias(
+        shared["registered_model_name"], shared["champion_alias"]
+    )
+
+
+def validation_metrics(client: mlflow.MlflowClient, root) -> dict[str, float]:
+    champion = champion_of(client, root)
     metrics = client.get_run(champion.run_id).data.metrics
     return {k: v for k, v in metrics.items() if k.startswith("validation.")}
 
@@ -41,9 +47,10 @@ def validation_metrics(client: mlflow.MlflowClient) -> dict[str, float]:
 def test_the_loop_on_servers_trains_the_embedded_model(stack, on_servers, loop):
     embedded_root, _ = loop
     server = mlflow.MlflowClient(tracking_uri=stack.tracking_uri)
-    embedded = mlflow.MlflowClient(tracking_uri=f"sqlite:///{embedded_root / 'mlflow.db'}")
-    assert validation_metrics(server) == validation_metrics(embedded)
-    assert validation_metrics(server)["validation.rows"] > 1_000
+    embedded = mlflow.MlflowClient(tracking_uri=settings(embedded_root)["mlflow_tracking_uri"])
+    on_server = validation_metrics(server, on_servers)
+    assert on_server == validation_metrics(embedded, embedded_root)
+    assert on_server["validation.rows"] > 1_000
     # the model's files went through the tracking server into the object store
     s3 = boto3.client(
         "s3",
@@ -56,8 +63,6 @@ def test_the_loop_on_servers_trains_the_embedded_model(stack, on_servers, loop):
     assert any(key.endswith("MLmodel") for key in keys)
     assert not (on_servers / "mlartifacts").exists()  # nothing fell back to local files
     # user_app scored with the champion it loaded from the server
-    champion = server.get_model_version_by_alias("fraud-detector", "champion")
-    decisions = ExchangeParquetDataset(
-        filepath=str(on_servers / "data/exchange/decisions"), partition_by="event_time"
-    ).load()
+    champion = champion_of(server, on_servers)
+    decisions = published(on_servers, "user_app", "decisions")
     assert set(decisions["model_version"]) == {str(champion.version)}

@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 
 import ml_app
-import shared_runtime
-import shared_schemas
 from ml_app.model_process import ModelProcess
+import shared_runtime
 from shared_runtime.exchange import ExchangeParquetDataset
-from shared_schemas.monitoring import PromotionDecision
 from shared_runtime.testing import isolated_env, kedro_run
+import shared_schemas
+from shared_schemas.monitoring import PromotionDecision
 from tests.conftest import isolated_project_with_data
 
 WINDOW = {

@@ -18,8 +18,8 @@ from mlflow.types.schema import AnyType
 
 import ml_app
 import shared_runtime
-import shared_schemas
 from shared_runtime.config import shared_resolver
+import shared_schemas
 from shared_schemas.etl_to_ml import TransactionInstance
 from shared_schemas.examples import transaction_instance_example
 from shared_schemas.ml_to_user import FraudScore

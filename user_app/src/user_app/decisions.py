@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import user_app
 from shared_runtime.policy import DecisionPolicy, classify
 from shared_schemas.ml_to_user import FraudDecision, PredictionLog
+import user_app
 
 __all__ = ["classify", "decision_frame", "decision_thresholds", "log_record"]
 DECISION_COLUMNS = list(FraudDecision.to_schema().columns)

@@ -33,10 +33,10 @@ from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from mlflow.exceptions import MlflowException
 
-import user_app
 from shared_runtime.enforce import ContractViolation
 from shared_runtime.fast import FastContract
 from shared_schemas.etl_to_ml import TransactionInstance
+import user_app
 from user_app.datasets import ScoringModel
 from user_app.decisions import classify, log_record
 from user_app.online.explain import Explainer

@@ -1,6 +1,6 @@
 """Print one version's section of a member's CHANGELOG.md (the GitHub release notes).
 
-usage: python scripts/release_notes.py <member> <version>
+usage: python -m tooling.release.notes <member> <version>
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def section(changelog: str, version: str) -> str:

@@ -14,15 +14,15 @@ import json
 import sqlite3
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from scripts.loop import ROOT, loop_steps, run_steps
-from shared_runtime.config import load_shared_config
-from shared_runtime.exchange import ExchangeParquetDataset
+from tooling.conf import catalog_entry, exchange_dataset, shared_settings
+from tooling.loop.steps import ROOT, loop_steps, run_steps
 
 # Score May and June, not only June: with labels as of 2025-07-01 and 45 days to maturity, the
 # first weeks of May have final labels, so the monitoring report the demo ends with shows
@@ -52,9 +52,8 @@ def registry_state(config: dict[str, Any]) -> dict[str, Any]:
 
 def oracle_ceiling(root: Path, source_db: Path | None = None) -> dict[str, float]:
     """Model vs Bayes-optimal PR-AUC on the same validation rows (oracle = true probabilities)."""
-    predictions = pd.read_parquet(
-        root / "ml_app/data/07_model_output/validation_predictions.parquet"
-    )
+    entry = catalog_entry(root, "ml_app", "validation_predictions")
+    predictions = pd.read_parquet(root / "ml_app" / entry["filepath"])
     with sqlite3.connect(source_db or root / "etl_app/data/01_raw/source_system.db") as con:
         oracle = pd.read_sql("SELECT transaction_id, fraud_probability FROM oracle", con)
     rows = predictions.merge(oracle, on="transaction_id", how="inner")
@@ -86,22 +85,31 @@ def record_ceiling(config: dict[str, Any], version: str, ceiling: dict[str, floa
 
 
 def _report(root: Path, name: str) -> dict[str, Any]:
-    return json.loads((root / f"etl_app/data/08_reporting/{name}_quality_report.json").read_text())
+    """etl_app's quality report of the dataset ``name`` (its catalog's dataset factory)."""
+    path = catalog_entry(root, "etl_app", "{name}_quality_report")["filepath"].format(name=name)
+    return json.loads((root / "etl_app" / path).read_text())
 
 
-def summarise(root: Path, seconds: float) -> dict[str, Any]:
-    config = load_shared_config(root)
+def summarise(
+    root: Path,
+    seconds: float,
+    env: Mapping[str, str] | None = None,
+    source_db: Path | None = None,
+) -> dict[str, Any]:
+    """What the loop in ``root`` produced, read where the apps started with ``env`` (default:
+    this process's) wrote it; ``source_db``: the simulator's SQLite file, if not etl_app's."""
+    config = shared_settings(root, env)
     exchange = Path(config["exchange_root"])
     registry = registry_state(config)
-    ceiling = oracle_ceiling(root)
+    ceiling = oracle_ceiling(root, source_db)
     record_ceiling(config, str(registry["newest_version"]), ceiling)
-    log = ExchangeParquetDataset(
-        filepath=str(exchange / "prediction_log"), partition_by="scored_at"
+    last_call = (
+        exchange_dataset(root, "user_app", "prediction_log", env)
+        .load()
+        .sort_values("scored_at")
+        .iloc[-1]
     )
-    last_call = log.load().sort_values("scored_at").iloc[-1]
-    gate = ExchangeParquetDataset(
-        filepath=str(exchange / "promotion_decisions"), partition_by="decided_at"
-    ).load()
+    gate = exchange_dataset(root, "ml_app", "promotion_decision", env).load()
     last_gate = gate.sort_values("decided_at").iloc[-1]
     return {
         "wall_time_s": round(seconds, 1),
@@ -112,7 +120,11 @@ def summarise(root: Path, seconds: float) -> dict[str, Any]:
         "last_scoring": {k: str(v) for k, v in last_call.items()},
         "last_promotion": {k: str(v) for k, v in last_gate.items()},
         "monitoring": json.loads(
-            (root / "ml_app/data/08_reporting/monitoring_alerts.json").read_text()
+            (
+                root
+                / "ml_app"
+                / catalog_entry(root, "ml_app", "monitoring_alerts")["dataset"]["filepath"]
+            ).read_text()
         ),
         "exchange_root": str(exchange),
         "tracking_uri": config["mlflow_tracking_uri"],

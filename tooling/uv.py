@@ -1,4 +1,4 @@
-"""The tools the scripts and tests run, found the way the Makefile finds them.
+"""The tools the tooling and tests run, found the way the Makefile finds them.
 
 A fresh machine has only python3: the Makefile bootstraps uv into ``.tools/`` and exports its path
 as ``UV``. Everything that runs uv asks :func:`uv_executable` instead of assuming ``uv`` is on
@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tooling import ROOT
 
 
 def uv_executable(root: Path = ROOT) -> str:

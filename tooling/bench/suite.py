@@ -37,9 +37,10 @@ from typing import Any
 import numpy as np
 import requests
 
-from scripts.demo import oracle_ceiling
-from scripts.loop import ROOT, env_bin, loop_steps, run_steps
-from scripts.servers import Server, free_port
+from tooling.conf import catalog_entry, exchange_dataset, shared_settings
+from tooling.loop.demo import oracle_ceiling
+from tooling.loop.steps import ROOT, env_bin, loop_steps, run_steps
+from tooling.processes import Server, free_port
 from shared_runtime.exchange import ExchangeParquetDataset
 from shared_runtime.testing import isolated_app, isolated_env
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
@@ -47,7 +48,7 @@ from shared_schemas.examples import transaction_instance_example
 from shared_schemas.ml_to_user import FraudDecision
 
 APPS = ("etl_app", "ml_app", "user_app")
-PROBES = ROOT / "scripts" / "probes"
+PROBES = Path(__file__).parent / "probes"
 LOOP = ("simulate", "etl_instances", "etl_labels", "training", "batch_scoring")
 SMOKE_WORLD = {
     "simulate": {"simulate.n_customers": 1500, "simulate.n_merchants": 500},
@@ -95,10 +96,23 @@ def run_loop(root: Path, env: Mapping[str, str], smoke: bool) -> dict[str, float
     return {r.step.pipeline: r.seconds for r in results}
 
 
-def exchange(root: Path, name: str, partition_by: str = "event_time") -> ExchangeParquetDataset:
-    return ExchangeParquetDataset(
-        filepath=str(root / "data/exchange" / name), partition_by=partition_by
-    )
+PRODUCERS = {"instances": "etl_app", "labels": "etl_app", "decisions": "user_app"}
+
+
+def exchange(root: Path, name: str) -> ExchangeParquetDataset:
+    """An exchange dataset of the world at ``root``, as its producer's catalog declares it."""
+    return exchange_dataset(root, PRODUCERS[name], name, isolated_env(root))
+
+
+def exchange_folder(root: Path, name: str) -> str:
+    """Where that dataset lives (the probes read the folder with plain pandas / DuckDB)."""
+    return catalog_entry(root, PRODUCERS[name], name, isolated_env(root))["filepath"]
+
+
+def first_version(root: Path) -> tuple[str, str]:
+    """(tracking URI, model URI of the first registered version) of the world at ``root``."""
+    settings = shared_settings(root, isolated_env(root))
+    return settings["mlflow_tracking_uri"], f"models:/{settings['registered_model_name']}/1"
 
 
 def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
@@ -151,14 +165,10 @@ def validation_shares(root: Path, steps: dict[str, float]) -> list[dict[str, Any
 
 # --- 1: predict --------------------------------------------------------------------------------
 def predict_bench(root: Path, env: Mapping[str, str], sizes: list[int]) -> dict[str, Any]:
+    tracking, model = first_version(root)
+    instances = exchange_folder(root, "instances")
     return probe(
-        "ml_app",
-        "predict.py",
-        f"sqlite:///{root / 'mlflow.db'}",
-        "models:/fraud-detector/1",
-        root / "data/exchange/instances",
-        ",".join(map(str, sizes)),
-        env=env,
+        "ml_app", "predict.py", tracking, model, instances, ",".join(map(str, sizes)), env=env
     )
 
 
@@ -213,9 +223,9 @@ STOCK = "mlflow models serve (stock KedroPipelineModel)"
 
 
 def serving_bench(root: Path, env: Mapping[str, str], sequential: int, concurrent: int) -> dict:
-    tracking = f"sqlite:///{root / 'mlflow.db'}"
+    tracking, model = first_version(root)
     stock = root / "stock_kpm_model"
-    probe("ml_app", "stock_kpm.py", tracking, "models:/fraud-detector/1", stock, env=env)
+    probe("ml_app", "stock_kpm.py", tracking, model, stock, env=env)
     user_bin = env_bin(ROOT, "user_app", "python").parent
     serve_env = {**env, "MLFLOW_TRACKING_URI": tracking, "PATH": f"{user_bin}:{env['PATH']}"}
     body = {
@@ -251,7 +261,7 @@ def serving_bench(root: Path, env: Mapping[str, str], sequential: int, concurren
             root / "user_app",
         ),
         "mlflow models serve (LeanPipelineModel)": lambda port: (
-            mlflow_serve("models:/fraud-detector/1", port),
+            mlflow_serve(model, port),
             root,
         ),
         STOCK: lambda port: (
@@ -662,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
     loop = run_loop(root, env, args.smoke)
     payments = len(exchange(root, "instances").load())
     say(">> 4. DuckDB scan reference")
-    duck = probe("etl_app", "duckdb_scan.py", root / "data/exchange/instances", env=env)
+    duck = probe("etl_app", "duckdb_scan.py", exchange_folder(root, "instances"), env=env)
     say(">> 5. contract validation share")
     validation = validation_shares(root, loop)
     say(">> 6. PR-AUC vs the oracle")

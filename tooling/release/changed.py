@@ -9,7 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from scripts.members import ROOT, Member, members
+from tooling.release.members import ROOT, Member, members
 
 SEMANTIC_RELEASE = Path(sys.executable).parent / "semantic-release"
 

@@ -2,10 +2,10 @@
 
 copier renders templates/app into the monorepo (the app folder and its CI workflow); this
 script then registers the app where the monorepo lists its apps: the uv workspace, ruff's
-first-party packages, the import-linter boundaries (the new app may not import any other app
-and shared_schemas may not import it), the Makefile's APPS, and re-locks.
+first-party packages, the import-linter boundaries (the new app may not import any other app or
+tooling; neither shared_schemas nor tooling may import it), the Makefile's APPS, and re-locks.
 
-    python -m scripts.new_app reporting [--root DIR] [--description TEXT]
+    python -m tooling.template.new_app reporting [--root DIR] [--description TEXT]
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 
 from copier import run_copy
 
-from scripts.tooling import uv_executable
+from tooling import ROOT
+from tooling.uv import uv_executable
 
-ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "templates" / "app"
 
 
@@ -46,6 +46,8 @@ def register(root: Path, name: str) -> None:
     text = _append_to_list(text, "root_packages", name, "[tool.importlinter]")
     text = _append_to_list(text, "modules", name, 'type = "independence"')
     text = _append_to_list(text, "forbidden_modules", name, "never imports an app")
+    text = _append_to_list(text, "forbidden_modules", name, "tooling never imports an app")
+    text = _append_to_list(text, "source_modules", name, "Nothing the apps run imports tooling")
     pyproject.write_text(text)
     makefile = root / "Makefile"
     text = makefile.read_text()
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     app = new_app(args.root, args.name, args.description)
     sys.stdout.write(
         f"Created {app}. Next: `make install-{args.name}`, `make test-{args.name}`, and add its "
-        f"pipelines to scripts/loop.py or deploy/airflow if it joins the loop.\n"
+        f"pipelines to tooling/loop/steps.py or deploy/airflow if it joins the loop.\n"
     )
     return 0
 

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import mlflow
 
-from scripts.loop import ROOT, env_bin, loop_steps, run_steps
-from scripts.servers import Server, free_port
+from tooling.conf import shared_settings
+from tooling.loop.steps import ROOT, env_bin, loop_steps, run_steps
+from tooling.processes import Server, free_port
 from shared_runtime.testing import isolated_app, isolated_env
 
 WORLD = {
@@ -140,9 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root.resolve()
     say(">> building a small world (simulate -> etl -> train)")
     env = build_world(root)
-    tracking = f"sqlite:///{root / 'mlflow.db'}"
+    settings = shared_settings(root, env)
+    tracking, model = settings["mlflow_tracking_uri"], settings["registered_model_name"]
     client = mlflow.MlflowClient(tracking)
-    version = client.get_model_version_by_alias("fraud-detector", "champion")
+    version = client.get_model_version_by_alias(model, settings["champion_alias"])
     run = client.get_run(version.run_id)
     experiment = run.info.experiment_id
 
@@ -189,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         Page(
             "mlflow_registered_model",
-            f"{ui_url}/#/models/fraud-detector",
-            ("fraud-detector", "champion", "challenger"),
+            f"{ui_url}/#/models/{model}",
+            (model, settings["champion_alias"], settings["challenger_alias"]),
         ),
     ]
     args.images.mkdir(parents=True, exist_ok=True)

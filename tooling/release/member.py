@@ -16,8 +16,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-from scripts.members import ROOT, members
-from scripts.tooling import uv_executable
+from tooling.release.members import ROOT, members
+from tooling.uv import uv_executable
 
 SEMANTIC_RELEASE = Path(sys.executable).parent / "semantic-release"
 

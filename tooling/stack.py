@@ -27,7 +27,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.servers import Server, free_port
+from tooling.processes import Server, free_port
 from shared_runtime.testing import throwaway_postgres
 
 ARTIFACT_BUCKET = "mlflow-artifacts"

@@ -1,0 +1,1 @@
+"""Releases: workspace members, what changed since their tags, releasing one, release notes."""
