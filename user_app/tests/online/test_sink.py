@@ -172,3 +172,21 @@ def test_a_restart_publishes_the_spool_and_a_republished_roll_adds_nothing(tmp_p
     third.close()
     assert len(published(exchange, "online_decisions")) == 5
     assert len(published(exchange, "prediction_log")) == 5
+
+
+def test_an_unwritable_spool_keeps_rows_in_memory_within_the_bound(tmp_path):
+    spool = tmp_path / "spool"
+    spool.write_text("not a folder")  # the local disk refuses too
+    policy = SinkPolicy(roll_rows=2, max_pending_rows=6)
+    sink = DecisionSink(catalog(tmp_path / "exchange"), THRESHOLDS, spool=spool, policy=policy)
+    with pytest.raises(SinkFull):
+        for tid in range(10):
+            sink.admit()
+            sink.record(call(tid))
+            sink.flush()
+    health = sink.health()
+    assert health["failed_spools"] >= 3 and health["waiting_rows"] == 6
+    spool.unlink()  # the disk is back: everything kept in memory is published
+    sink.close()
+    assert len(published(tmp_path / "exchange", "online_decisions")) == 3
+    assert len(published(tmp_path / "exchange", "prediction_log")) == 3
