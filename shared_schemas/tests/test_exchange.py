@@ -59,6 +59,14 @@ def test_append_mode_keeps_every_save_and_a_retried_save_once(tmp_path, instance
     assert len(list((tmp_path / "log").glob("day=*/*.parquet"))) == 2
 
 
+def test_appended_files_load_in_the_order_of_their_times(tmp_path, instances):
+    ds = dataset(tmp_path / "log", mode="append")
+    one = instances.head(1)
+    for hours in (5, 1, 3):  # saved out of order
+        ds.save(one.assign(event_time=pd.Timestamp("2025-06-03") + pd.Timedelta(hours=hours)))
+    assert ds.load()["event_time"].dt.hour.tolist() == [1, 3, 5]
+
+
 def test_crash_mid_save_leaves_previous_data_and_no_partial_file(tmp_path, instances, monkeypatch):
     ds = dataset(tmp_path / "x")
     ds.save(instances)

@@ -61,12 +61,13 @@ TEMP_PREFIX = ".tmp-"
 STALE_TEMP_AGE = timedelta(hours=1)
 
 
-def _content_name(part: pd.DataFrame) -> str:
+def _content_name(part: pd.DataFrame, times: pd.Series) -> str:
     """An appended file's name, from its rows: saving the same rows again (a retried publish)
-    rewrites the same file instead of appending them twice."""
+    rewrites the same file instead of appending them twice. The earliest partition timestamp
+    leads, so files sort (and load) in time order."""
     digest = hashlib.sha256(",".join(map(str, part.columns)).encode())
     digest.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
-    return f"part-{digest.hexdigest()[:24]}.parquet"
+    return f"part-{times.min():%Y%m%dT%H%M%S%f}-{digest.hexdigest()[:16]}.parquet"
 
 
 class ExchangeSchemaError(DatasetError):
@@ -182,7 +183,11 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
             for day, part in data.groupby(days, sort=True):
                 folder = self._root / f"{PARTITION_KEY}={day}"
                 self._fs.makedirs(str(folder), exist_ok=True)
-                final_name = PART_FILE if self._mode == "overwrite" else _content_name(part)
+                final_name = (
+                    PART_FILE
+                    if self._mode == "overwrite"
+                    else _content_name(part, pd.to_datetime(part[self._partition_by]))
+                )
                 tmp = str(folder / f"{TEMP_PREFIX}{uuid.uuid4().hex}.parquet")
                 staged.append((tmp, str(folder / final_name)))
                 table = pa.Table.from_pandas(part, preserve_index=False)
