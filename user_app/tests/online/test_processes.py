@@ -4,19 +4,31 @@ call never blocks the service's event loop."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import threading
 import time
+from pathlib import Path
 
 import mlflow
 import pytest
 import requests
 
+import shared_schemas
 from user_app.client import scoring_payload as payload
-from user_app.online.routing import BUCKETS, ModelRouter, RoutingPolicy, bucket, load_in_process
+from user_app.online.models import shadowed_code
+from user_app.online.routing import (
+    BUCKETS,
+    ModelRouter,
+    RoutingPolicy,
+    bucket,
+    load_in_process,
+    load_in_process_if_sound,
+    load_in_worker,
+)
 from user_app.online.service import validate
 
-from ..conftest import BundledScaleModel, Service, SlowModel, make_world, many
+from ..conftest import AmountModel, BundledScaleModel, Service, SlowModel, make_world, many
 
 
 def bundle(folder, scale: float) -> list[str]:
@@ -114,7 +126,8 @@ def test_ping_answers_while_a_slow_model_call_is_in_flight(tmp_path, keep_tracki
 
 def test_a_dead_worker_gets_a_503_that_says_so_and_the_next_reload_restarts_it(world):
     root, project, _ = world
-    svc = Service(root, project, {"online.reload_seconds": 0})
+    params = {"online.reload_seconds": 0, "online.champion_in_process": "false"}
+    svc = Service(root, project, params)
     try:
         pid = requests.get(f"{svc.url}/health", timeout=5).json()["worker_processes"]["champion"]
         os.kill(pid, signal.SIGKILL)
@@ -129,3 +142,46 @@ def test_a_dead_worker_gets_a_503_that_says_so_and_the_next_reload_restarts_it(w
         assert health["worker_processes"]["champion"] != pid
     finally:
         svc.stop()
+
+
+def bundled_shared_schemas(folder, changed: bool) -> list[str]:
+    """A copy of this service's shared_schemas, as a model bundles it, optionally edited."""
+    copy = folder / "shared_schemas"
+    source = Path(shared_schemas.__file__).parent
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    if changed:
+        with (copy / "fast.py").open("a") as out:
+            out.write("\n# a different release\n")
+    return [str(copy)]
+
+
+def test_code_the_service_imported_from_other_files_is_found(tmp_path):
+    same = tmp_path / "same"
+    bundled_shared_schemas(same, changed=False)
+    (same / "never_imported_here.py").write_text("SCALE = 1\n")
+    assert shadowed_code(same) == []
+    changed = tmp_path / "changed"
+    bundled_shared_schemas(changed, changed=True)
+    assert shadowed_code(changed) == ["shared_schemas"]
+
+
+@pytest.mark.parametrize("changed", [False, True])
+def test_the_first_champion_runs_in_process_only_with_exactly_its_code(
+    tmp_path, keep_tracking_uri, changed
+):
+    code = bundled_shared_schemas(tmp_path / "bundle", changed)
+    make_world(tmp_path, models=((AmountModel(1000.0), code),))
+    router = ModelRouter(
+        "fraud-detector",
+        "champion",
+        "challenger",
+        RoutingPolicy(),
+        load_in_worker,
+        load_in_process_if_sound,
+    )
+    try:
+        assert (router.champion.process is not None) == changed
+        scores = router.champion.predict_valid(validate(many(2, 5)))
+        assert list(scores["score"]) == pytest.approx([0.0235, 0.812])
+    finally:
+        router.close()

@@ -190,3 +190,34 @@ def test_an_unwritable_spool_keeps_rows_in_memory_within_the_bound(tmp_path):
     sink.close()
     assert len(published(tmp_path / "exchange", "online_decisions")) == 3
     assert len(published(tmp_path / "exchange", "prediction_log")) == 3
+
+
+def test_a_retried_transaction_in_another_flush_keeps_its_latest_decision(tmp_path):
+    exchange = tmp_path / "exchange"
+    sink = DecisionSink(catalog(exchange), THRESHOLDS, spool=tmp_path / "spool")
+    sink.record(call(7))
+    sink.flush()
+    retried = call(7)
+    score = np.array([0.99])
+    log = dict(retried.log, request_id="r7-retry")
+    decided = classify(score, *THRESHOLDS)
+    sink.record(Scored(log, retried.transaction_id, retried.event_time, score, decided))
+    sink.close()
+    decisions = published(exchange, "online_decisions")
+    assert decisions["transaction_id"].tolist() == [7]  # FraudDecision: one per transaction
+    assert decisions["score"].tolist() == [0.99]
+    assert len(published(exchange, "prediction_log")) == 2  # both calls are logged
+
+
+def test_rows_that_break_their_contract_are_set_aside_not_retried_for_ever(tmp_path):
+    exchange = tmp_path / "exchange"
+    sink = DecisionSink(catalog(exchange), THRESHOLDS, spool=tmp_path / "spool")
+    bad = call(1)  # a buggy model scored 1.5
+    sink.record(Scored(bad.log, bad.transaction_id, bad.event_time, np.array([1.5]), bad.decision))
+    sink.flush(publish_all=True)
+    sink.record(call(2))
+    sink.close()
+    assert sink.health()["rejected_rows"] == 1
+    assert len(list((tmp_path / "spool/online_decisions").glob("rejected-*/*.parquet"))) == 1
+    assert published(exchange, "online_decisions")["transaction_id"].tolist() == [2]
+    assert len(published(exchange, "prediction_log")) == 2

@@ -25,7 +25,7 @@ from user_app.online.routing import (
     ModelRouter,
     Poller,
     RoutingPolicy,
-    load_in_process,
+    load_in_process_if_sound,
     load_in_worker,
 )
 from user_app.online.service import DecisionService, Limits, create_app
@@ -79,7 +79,7 @@ def build(args: argparse.Namespace) -> tuple[object, dict]:
         registry["challenger_alias"],
         RoutingPolicy(**params["routing"]),
         load_in_worker,
-        load_in_process if params["champion_in_process"] else None,
+        load_in_process_if_sound if params["champion_in_process"] else None,
     )
     thresholds = decision_thresholds(context.params["decision_costs"])
     explainer = None

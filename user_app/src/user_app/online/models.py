@@ -7,8 +7,10 @@ thread pool, off the event loop). See docs/architecture.md, "Multi-model process
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -80,3 +82,33 @@ class ServedModel:
             worker.pid,
             lambda: worker.returncode is None,
         )
+
+
+def shadowed_code(code_dir: Path) -> list[str]:
+    """The modules a model bundles (``<model>/code``) that this process has already imported
+    from other files: loaded here, the model would run those instead of its own. Empty when
+    every bundled module this process has imported is byte-for-byte the bundle's copy."""
+    if not code_dir.is_dir():
+        return []
+    clashes = []
+    for entry in sorted(code_dir.iterdir()):
+        name = entry.stem if entry.suffix == ".py" else entry.name
+        module = sys.modules.get(name)
+        file = getattr(module, "__file__", None)
+        if file is None:
+            continue  # not imported here: it will come from the bundle
+        if entry.is_dir():
+            ours, theirs = Path(file).parent, entry
+            files = {p.relative_to(theirs) for p in theirs.rglob("*.py")}
+            files |= {p.relative_to(ours) for p in ours.rglob("*.py")}
+        else:
+            ours, theirs, files = Path(file).parent, entry.parent, {Path(entry.name)}
+        same = all(
+            (ours / f).is_file()
+            and (theirs / f).is_file()
+            and (ours / f).read_bytes() == (theirs / f).read_bytes()
+            for f in files
+        )
+        if not same:
+            clashes.append(name)
+    return clashes

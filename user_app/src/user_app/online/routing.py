@@ -7,8 +7,9 @@ on the model they started with and none is dropped; the old version's worker pro
 few seconds later.
 
 Each version runs in its own worker process by default (:func:`load_in_worker`), so each runs
-with its own bundled code; the champion found at start-up may run in the service's process
-instead (:func:`load_in_process`), the only bundle that process ever loads.
+with its own bundled code; the champion found at start-up runs in the service's process instead
+when that is sound (:func:`load_in_process_if_sound`): the only bundle that process ever loads,
+and no module it bundles already imported from other files.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from kedro.io.core import DatasetError
 
-from user_app.datasets import RegisteredModelDataset
-from user_app.online.models import ServedModel
+from user_app.datasets import RegisteredModelDataset, ScoringModel, load_with_own_code
+from user_app.online.models import ServedModel, shadowed_code
 from user_app.online.worker import RETIRE_GRACE_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,33 @@ def load_in_worker(ref: RegisteredModelDataset) -> ServedModel:
 def load_in_process(ref: RegisteredModelDataset) -> ServedModel:
     """The version ``ref`` points to now, in this process: only for one model per process."""
     return ServedModel.in_process(ref.load())
+
+
+def load_in_process_if_sound(ref: RegisteredModelDataset) -> ServedModel:
+    """In this process when that runs exactly the model's bundled code, else in a worker.
+
+    For the first model a process loads: its bundle is then the only one on the path, and every
+    module it bundles that the service has imported already (shared_schemas) must be the same
+    files, or the model would silently run the service's copy.
+    """
+    import mlflow  # noqa: PLC0415
+
+    resolved = ref.resolve()
+    name, version = resolved.name, str(resolved.version)
+    local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}"))
+    clashes = shadowed_code(local / "code")
+    if clashes:
+        logger.warning(
+            "Version %s bundles %s in versions other than this service's: it runs in a worker "
+            "process with its own code.",
+            version,
+            clashes,
+        )
+        return ServedModel.in_worker(name, version, resolved.run_id, f"@{ref.alias}")
+    scoring = ScoringModel(
+        load_with_own_code(str(local)), name, version, resolved.run_id, f"@{ref.alias}"
+    )
+    return ServedModel.in_process(scoring)
 
 
 @dataclass(frozen=True)
@@ -73,8 +102,8 @@ class ModelRouter:
     ) -> None:
         """``load`` loads every version (default: each in its own worker process);
         ``load_first_champion``, if given, loads the champion found at start-up instead (e.g.
-        :func:`load_in_process`: the one bundle this process ever loads; later versions, a
-        challenger or a new champion, still go through ``load``)."""
+        :func:`load_in_process_if_sound`: the one bundle this process ever loads; later
+        versions, a challenger or a new champion, still go through ``load``)."""
         self.model_name = model_name
         self.policy = policy
         self._load = load

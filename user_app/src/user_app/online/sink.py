@@ -22,6 +22,8 @@ appended file after its content, so publishing the same roll again (after a save
 half-way, or a crash before the roll folder was removed) rewrites the same files instead of
 adding rows twice. A published roll is renamed ``.done-*`` before it is deleted. The datasets
 are independent: a failing ``prediction_log`` never makes ``online_decisions`` publish again.
+A roll whose rows break their contract (a bug, not an outage) is not retried for ever: it moves
+to ``rejected-*`` in the spool, counted as ``rejected_rows`` in ``/health``.
 
 Bounded: while more than ``max_pending_rows`` rows wait (in memory, or spooled but not
 published: the exchange is down) :meth:`DecisionSink.admit` refuses new requests with a reason
@@ -46,6 +48,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from kedro.validation import DataValidationError
 
 from user_app.decisions import LOG_COLUMNS, decision_frame
 
@@ -116,6 +119,7 @@ class DecisionSink:
             "published_rows": 0,
             "failed_spools": 0,
             "failed_publishes": 0,
+            "rejected_rows": 0,
             "refused_requests": 0,
             "shadow_dropped": 0,
         }
@@ -314,11 +318,29 @@ class DecisionSink:
 
     def _publish(self, kind: str, roll: Path) -> int | None:
         """Save one roll whole; None if the save failed (the roll stays for a retry)."""
-        files = self._segments(roll)
+        files = self._segments(roll)  # in the order they were spooled
         frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else None
+        if frame is not None and kind != "log":
+            # a client retry in another flush scored the transaction again: the latest decides
+            frame = frame.drop_duplicates("transaction_id", keep="last").reset_index(drop=True)
         try:
             if frame is not None:
                 self._catalog.save(self._datasets[kind], frame)
+        except DataValidationError:
+            # not transient: retrying would block the dataset for good. Keep the rows aside,
+            # count them, and say where they are.
+            rejected = roll.with_name(f"rejected-{roll.name}")
+            os.replace(roll, rejected)
+            with self._lock:
+                self._spooled_rows[kind] -= len(frame)
+                self.counts["rejected_rows"] += len(frame)
+            logger.exception(
+                "%d %s rows break their contract; they are kept in %s, not published.",
+                len(frame),
+                self._datasets[kind],
+                rejected,
+            )
+            return 0
         except Exception:
             self.counts["failed_publishes"] += 1
             logger.exception(
