@@ -8,7 +8,8 @@ exactly one bundle on its path, so it cannot happen.
 
 The service (the parent) resolves which version to load and talks to the worker over a Unix
 socket with :mod:`multiprocessing.connection` (pickled messages, an authentication key only the
-parent knows): it sends rows it has validated against the contract and receives the scores.
+parent knows, handed over on the worker's stdin): it sends rows it has validated against the
+contract and receives the scores.
 ``python -m user_app.online.worker`` is the worker's entry point; it imports nothing of this
 project before the model is loaded, so the bundle's copy of every package wins.
 """
@@ -31,7 +32,6 @@ from typing import Any
 import numpy as np
 
 logger = logging.getLogger(__name__)
-AUTHKEY_ENV = "USER_APP_WORKER_AUTHKEY"
 START_TIMEOUT_SECONDS = 300.0
 # a swapped-out model keeps serving the requests that picked it before the swap for this long
 RETIRE_GRACE_SECONDS = 10.0
@@ -70,7 +70,7 @@ def _serve(address: str, uri: str, tracking_uri: str, registry_uri: str) -> None
     threadpool_limits(1)
     for name in ("kedro", "kedro_mlflow", "mlflow"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    authkey = bytes.fromhex(os.environ.pop(AUTHKEY_ENV))
+    authkey = bytes.fromhex(sys.stdin.readline().strip())  # from the parent, never argv/env
     with Listener(address, family="AF_UNIX", authkey=authkey) as listener:
         conn = listener.accept()
     try:
@@ -109,7 +109,6 @@ class WorkerProcess:
         self._folder = tempfile.mkdtemp(prefix="user-app-worker-")
         address = str(Path(self._folder) / "socket")
         authkey = os.urandom(32)
-        env = {**os.environ, AUTHKEY_ENV: authkey.hex()}
         self._proc = subprocess.Popen(
             [
                 sys.executable,
@@ -120,9 +119,10 @@ class WorkerProcess:
                 mlflow.get_tracking_uri(),
                 mlflow.get_registry_uri(),
             ],
-            env=env,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
         )
+        self._proc.stdin.write(authkey.hex().encode() + b"\n")
+        self._proc.stdin.close()
         self._conn = self._connect(address, authkey)
         status, detail = self._conn.recv()
         if status != "ready":
