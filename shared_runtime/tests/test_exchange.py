@@ -50,11 +50,22 @@ def test_rerunning_a_window_replaces_it_and_nothing_else(tmp_path, instances):
     assert sorted(newest["transaction_id"]) == [5, 6]
 
 
-def test_append_mode_keeps_every_save(tmp_path, instances):
+def test_append_mode_keeps_every_save_and_a_retried_save_once(tmp_path, instances):
     ds = dataset(tmp_path / "log", mode="append")
     ds.save(instances)
-    ds.save(instances)
+    ds.save(instances.assign(transaction_id=[5, 6]))
     assert len(ds.load()) == 4
+    ds.save(instances)  # the same rows again: a retry after a failure, not new rows
+    assert sorted(ds.load()["transaction_id"]) == [5, 6, 1001, 1002]
+    assert len(list((tmp_path / "log").glob("day=*/*.parquet"))) == 2
+
+
+def test_appended_files_load_in_the_order_of_their_times(tmp_path, instances):
+    ds = dataset(tmp_path / "log", mode="append")
+    one = instances.head(1)
+    for hours in (5, 1, 3):  # saved out of order
+        ds.save(one.assign(event_time=pd.Timestamp("2025-06-03") + pd.Timedelta(hours=hours)))
+    assert ds.load()["event_time"].dt.hour.tolist() == [1, 3, 5]
 
 
 def test_crash_mid_save_leaves_previous_data_and_no_partial_file(tmp_path, instances, monkeypatch):

@@ -32,6 +32,31 @@ class AmountModel(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"transaction_id": model_input["transaction_id"], "score": score})
 
 
+class SlowModel(AmountModel):
+    """AmountModel that takes ``seconds`` to score any payment over 800 (the example's 812)."""
+
+    def __init__(self, scale: float, seconds: float) -> None:
+        super().__init__(scale)
+        self.seconds = seconds
+
+    def predict(self, context, model_input, params=None):
+        if (model_input["amount"] > 800).any():
+            time.sleep(self.seconds)
+        return super().predict(context, model_input, params)
+
+
+class BundledScaleModel(mlflow.pyfunc.PythonModel):
+    """score = amount / SCALE, where SCALE comes from the module ``fraud_scale`` the model
+    bundles (``code_paths``) and imports only when it predicts, like a lazy import of ml_app."""
+
+    def predict(self, context, model_input, params=None):
+        import importlib
+
+        scale = importlib.import_module("fraud_scale").SCALE
+        score = (model_input["amount"] / scale).clip(0, 1)
+        return pd.DataFrame({"transaction_id": model_input["transaction_id"], "score": score})
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -45,9 +70,14 @@ def many(n: int, start: int = 10_000) -> pd.DataFrame:
     return frame.assign(transaction_id=range(start, start + n))
 
 
-def make_world(root: Path, scales: tuple[float, ...]) -> tuple[Path, list[str]]:
-    """user_app's conf under ``root``, one registered AmountModel version per scale (v1 is
-    champion, v2 challenger if any) and the example instances; returns the app and run ids."""
+def make_world(
+    root: Path,
+    scales: tuple[float, ...] = (),
+    models: tuple[tuple[mlflow.pyfunc.PythonModel, list[str] | None], ...] = (),
+) -> tuple[Path, list[str]]:
+    """user_app's conf under ``root``, one registered AmountModel version per scale, or one
+    version per (python model, code paths) of ``models`` (v1 is champion, v2 challenger if any)
+    and the example instances; returns the app and run ids."""
     project = isolated_app(APP, root)
     uri = f"sqlite:///{root / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
@@ -57,22 +87,32 @@ def make_world(root: Path, scales: tuple[float, ...]) -> tuple[Path, list[str]]:
         f"user_app-tests-{root.name}", artifact_location=(root / "mlartifacts").as_uri()
     )
     run_ids = []
-    for scale in scales:
+    models = models or tuple((AmountModel(scale), None) for scale in scales)
+    for python_model, code_paths in models:
         with mlflow.start_run(experiment_id=experiment) as run:
             mlflow.pyfunc.log_model(
                 name="model",
-                python_model=AmountModel(scale),
+                python_model=python_model,
+                code_paths=code_paths,
                 registered_model_name="fraud-detector",
             )
         run_ids.append(run.info.run_id)
     client = mlflow.MlflowClient(uri)
     for alias, version in zip(("champion", "challenger"), ("1", "2"), strict=False):
-        if int(version) <= len(scales):
+        if int(version) <= len(models):
             client.set_registered_model_alias("fraud-detector", alias, version)
     ExchangeParquetDataset(
         filepath=str(root / "data/exchange/instances"), partition_by="event_time"
     ).save(transaction_instance_example())
     return project, run_ids
+
+
+@pytest.fixture
+def keep_tracking_uri():
+    """Restore MLflow's tracking URI after a test that makes its own world."""
+    uri = mlflow.get_tracking_uri()
+    yield
+    mlflow.set_tracking_uri(uri)
 
 
 @pytest.fixture(scope="session")

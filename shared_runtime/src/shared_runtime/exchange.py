@@ -33,6 +33,7 @@ Example catalog entry (producer side)::
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -58,6 +59,15 @@ PARTITION_KEY = "day"
 TEMP_PREFIX = ".tmp-"
 # A temporary file older than this belongs to a run that died: no publish takes an hour per file.
 STALE_TEMP_AGE = timedelta(hours=1)
+
+
+def _content_name(part: pd.DataFrame, times: pd.Series) -> str:
+    """An appended file's name, from its rows: saving the same rows again (a retried publish)
+    rewrites the same file instead of appending them twice. The earliest partition timestamp
+    leads, so files sort (and load) in time order."""
+    digest = hashlib.sha256(",".join(map(str, part.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
+    return f"part-{times.min():%Y%m%dT%H%M%S%f}-{digest.hexdigest()[:16]}.parquet"
 
 
 class ExchangeSchemaError(DatasetError):
@@ -108,7 +118,8 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
             producer: Distribution name of the writing app (e.g. ``etl-app``); its installed
                 version is stamped into every file.
             mode: ``overwrite`` replaces the days present in a save (idempotent re-runs);
-                ``append`` adds a new file per save (logs).
+                ``append`` adds a new file per save (logs), named after its rows, so saving
+                the same rows again (a retry) adds nothing.
             last_partitions: Load only the newest N day partitions (e.g. a recent reference
                 sample); all of them by default.
             contract: The pandera contract (a ``DataFrameModel`` or its dotted path) whose
@@ -175,7 +186,7 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
                 final_name = (
                     PART_FILE
                     if self._mode == "overwrite"
-                    else f"part-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
+                    else _content_name(part, pd.to_datetime(part[self._partition_by]))
                 )
                 tmp = str(folder / f"{TEMP_PREFIX}{uuid.uuid4().hex}.parquet")
                 staged.append((tmp, str(folder / final_name)))

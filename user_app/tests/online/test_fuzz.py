@@ -21,7 +21,7 @@ from user_app.decisions import decision_thresholds
 from user_app.online.explain import Explainer
 from user_app.online.routing import BUCKETS, ModelRouter, RoutingPolicy, bucket
 from user_app.online.service import DecisionService, Limits, create_app
-from user_app.online.sink import DecisionSink
+from user_app.online.sink import DecisionSink, SinkPolicy
 
 COSTS = {"missed_fraud": 150.0, "review": 5.0, "false_decline": 25.0}
 EXAMPLE = transaction_instance_example()
@@ -45,7 +45,7 @@ class ValidatingCatalog:
 
 
 @pytest.fixture(scope="module")
-def api(world):
+def api(world, tmp_path_factory):
     router = ModelRouter(
         "fraud-detector", "champion", "challenger", RoutingPolicy(canary_fraction=0.2, shadow=True)
     )
@@ -54,7 +54,12 @@ def api(world):
     groups = {"amount": ["amount"], "velocity": ["tx_count_1h", "tx_count_24h", "tx_count_7d"]}
     service = DecisionService(
         router,
-        DecisionSink(catalog, thresholds, flush_seconds=3600),
+        DecisionSink(
+            catalog,
+            thresholds,
+            spool=tmp_path_factory.mktemp("spool"),
+            policy=SinkPolicy(flush_seconds=3600),
+        ),
         thresholds,
         Explainer(EXAMPLE, groups, top_k=2),
         Limits(max_body_bytes=100_000, max_rows=50),
@@ -167,5 +172,5 @@ def test_still_correct_after_the_fuzzing_and_everything_logged_is_valid(api):
     assert response.status_code == 200
     scores = [p["score"] for p in response.json()["predictions"]]
     assert scores == pytest.approx([0.0235, 0.812])
-    service.sink.flush()  # the catalog validates every published frame against its contract
+    service.sink.flush(publish_all=True)  # the catalog validates every published frame
     assert catalog.saved["prediction_log"] and catalog.saved["online_decisions"]

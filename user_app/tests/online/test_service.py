@@ -34,6 +34,7 @@ def service(world):
             "online.shadow": "true",
             "online.reload_seconds": 0.5,
             "online.flush_seconds": 0.5,
+            "online.roll_seconds": 0.5,
         },
     )
     yield svc, client

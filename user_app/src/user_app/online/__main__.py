@@ -21,9 +21,15 @@ from threadpoolctl import threadpool_limits
 
 from user_app.decisions import decision_thresholds
 from user_app.online.explain import Explainer
-from user_app.online.routing import ModelRouter, Poller, RoutingPolicy
+from user_app.online.routing import (
+    ModelRouter,
+    Poller,
+    RoutingPolicy,
+    load_in_process_if_sound,
+    load_in_worker,
+)
 from user_app.online.service import DecisionService, Limits, create_app
-from user_app.online.sink import DecisionSink
+from user_app.online.sink import DecisionSink, SinkPolicy
 
 logger = logging.getLogger("user_app.online")
 
@@ -72,6 +78,8 @@ def build(args: argparse.Namespace) -> tuple[object, dict]:
         registry["champion_alias"],
         registry["challenger_alias"],
         RoutingPolicy(**params["routing"]),
+        load_in_worker,
+        load_in_process_if_sound if params["champion_in_process"] else None,
     )
     thresholds = decision_thresholds(catalog.load("decision_costs"))
     explainer = None
@@ -84,7 +92,12 @@ def build(args: argparse.Namespace) -> tuple[object, dict]:
         logger.warning("Explanations are off: no reference instances (%s).", exc)
     service = DecisionService(
         router,
-        DecisionSink(catalog, thresholds, flush_seconds=params["flush_seconds"]),
+        DecisionSink(
+            catalog,
+            thresholds,
+            spool=args.project / params["sink"]["spool"],
+            policy=SinkPolicy(**{k: v for k, v in params["sink"].items() if k != "spool"}),
+        ),
         thresholds,
         explainer,
         Limits(**params["limits"]),

@@ -3,7 +3,13 @@
 Models are looked up by registry alias only (never by a URI from a request). A poller, or
 ``POST /admin/reload``, calls :meth:`ModelRouter.refresh`; when an alias has moved the new
 version is loaded first and then swapped in with one assignment, so requests in flight finish
-on the model they started with and none is dropped.
+on the model they started with and none is dropped; the old version's worker process stops a
+few seconds later.
+
+Each version runs in its own worker process by default (:func:`load_in_worker`), so each runs
+with its own bundled code; the champion found at start-up runs in the service's process instead
+when that is sound (:func:`load_in_process_if_sound`): the only bundle that process ever loads,
+and no module it bundles already imported from other files.
 """
 
 from __future__ import annotations
@@ -11,14 +17,59 @@ from __future__ import annotations
 import logging
 import threading
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from kedro.io.core import DatasetError
 
-from user_app.datasets import RegisteredModelDataset, ScoringModel
+from user_app.datasets import RegisteredModelDataset, ScoringModel, load_with_own_code
+from user_app.online.models import ServedModel, shadowed_code
+from user_app.online.worker import RETIRE_GRACE_SECONDS
 
 logger = logging.getLogger(__name__)
 BUCKETS = 10_000
+Loader = Callable[[RegisteredModelDataset], ServedModel]
+
+
+def load_in_worker(ref: RegisteredModelDataset) -> ServedModel:
+    """The version ``ref`` points to now, in a new worker process (its own code)."""
+    resolved = ref.resolve()
+    version = str(resolved.version)
+    alias = ref.alias  # the router's references are aliases
+    return ServedModel.in_worker(resolved.name, version, resolved.run_id, f"@{alias}")
+
+
+def load_in_process(ref: RegisteredModelDataset) -> ServedModel:
+    """The version ``ref`` points to now, in this process: only for one model per process."""
+    return ServedModel.in_process(ref.load())
+
+
+def load_in_process_if_sound(ref: RegisteredModelDataset) -> ServedModel:
+    """In this process when that runs exactly the model's bundled code, else in a worker.
+
+    For the first model a process loads: its bundle is then the only one on the path, and every
+    module it bundles that the service has imported already (shared_schemas) must be the same
+    files, or the model would silently run the service's copy.
+    """
+    import mlflow  # noqa: PLC0415
+
+    resolved = ref.resolve()
+    name, version = resolved.name, str(resolved.version)
+    local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}"))
+    clashes = shadowed_code(local / "code")
+    if clashes:
+        logger.warning(
+            "Version %s bundles %s in versions other than this service's: it runs in a worker "
+            "process with its own code.",
+            version,
+            clashes,
+        )
+        return ServedModel.in_worker(name, version, resolved.run_id, f"@{ref.alias}")
+    scoring = ScoringModel(
+        load_with_own_code(str(local)), name, version, resolved.run_id, f"@{ref.alias}"
+    )
+    return ServedModel.in_process(scoring)
 
 
 @dataclass(frozen=True)
@@ -46,16 +97,24 @@ class ModelRouter:
         champion_alias: str,
         challenger_alias: str,
         policy: RoutingPolicy,
+        load: Loader = load_in_worker,
+        load_first_champion: Loader | None = None,
     ) -> None:
+        """``load`` loads every version (default: each in its own worker process);
+        ``load_first_champion``, if given, loads the champion found at start-up instead (e.g.
+        :func:`load_in_process_if_sound`: the one bundle this process ever loads; later
+        versions, a challenger or a new champion, still go through ``load``)."""
         self.model_name = model_name
         self.policy = policy
+        self._load = load
         self._refs = {
             "champion": RegisteredModelDataset(model_name=model_name, alias=champion_alias),
             "challenger": RegisteredModelDataset(model_name=model_name, alias=challenger_alias),
         }
         self._refresh_lock = threading.Lock()
-        self.champion: ScoringModel = self._refs["champion"].load()  # no champion: no service
-        self.challenger: ScoringModel | None = None
+        # no champion: no service
+        self.champion: ServedModel = (load_first_champion or load)(self._refs["champion"])
+        self.challenger: ServedModel | None = None
         if policy.canary_fraction or policy.shadow:
             self.challenger = self._load_if_registered("challenger")
         # what each alias points to in the registry, whether or not its model is loaded
@@ -69,27 +128,27 @@ class ModelRouter:
             except DatasetError:
                 self.aliases[role] = None
 
-    def _load_if_registered(self, role: str) -> ScoringModel | None:
+    def _load_if_registered(self, role: str) -> ServedModel | None:
         try:
-            return self._refs[role].load()
+            return self._load(self._refs[role])
         except DatasetError:
             logger.warning("No %s model registered: all requests go to the champion.", role)
             return None
 
-    def _challenger_differs(self) -> ScoringModel | None:
+    def _challenger_differs(self) -> ServedModel | None:
         challenger = self.challenger
         if challenger is None or challenger.version == self.champion.version:
             return None
         return challenger
 
-    def route(self, key: int) -> tuple[str, ScoringModel]:
+    def route(self, key: int) -> tuple[str, ServedModel]:
         """("canary", challenger) for the configured share of keys, else ("primary", champion)."""
         challenger = self._challenger_differs()
         if challenger and bucket(key) < self.policy.canary_fraction * BUCKETS:
             return "canary", challenger
         return "primary", self.champion
 
-    def shadow_model(self) -> ScoringModel | None:
+    def shadow_model(self) -> ServedModel | None:
         return self._challenger_differs() if self.policy.shadow else None
 
     def versions(self) -> dict[str, str | None]:
@@ -99,25 +158,35 @@ class ModelRouter:
             "challenger": challenger.version if challenger else None,
         }
 
+    def processes(self) -> dict[str, int | None]:
+        """The worker process of each loaded model (None: in this process, or not loaded)."""
+        return {
+            role: model.process if model else None
+            for role, model in (("champion", self.champion), ("challenger", self.challenger))
+        }
+
     def refresh(self) -> dict[str, str | None]:
-        """Load the versions the aliases point to now, if they moved; return the versions."""
+        """Load the versions the aliases point to now, if they moved (or their worker process
+        died); return the versions."""
         with self._refresh_lock:
             roles = ["champion"] + (
                 ["challenger"] if self.policy.canary_fraction or self.policy.shadow else []
             )
             for role in roles:
-                current: ScoringModel | None = getattr(self, role)
+                current: ServedModel | None = getattr(self, role)
                 try:
                     version = str(self._refs[role].resolve().version)
                 except DatasetError:
                     if role == "challenger":
                         self.challenger = None
+                        self._retire(current)
                     else:
                         logger.error("The champion alias is gone: keeping version %s.", current)
                     continue
-                if current is None or current.version != version:
-                    loaded = self._refs[role].load()  # before the swap: no request waits
+                if current is None or current.version != version or not current.alive():
+                    loaded = self._load(self._refs[role])  # before the swap: no request waits
                     setattr(self, role, loaded)
+                    self._retire(current)
                     logger.warning(
                         "%s is now version %s (was %s)",
                         role,
@@ -126,6 +195,18 @@ class ModelRouter:
                     )
             self._resolve_aliases()
         return self.versions()
+
+    def _retire(self, model: ServedModel | None) -> None:
+        """Close a swapped-out model once requests that picked it before the swap are done."""
+        if model is not None and model not in (self.champion, self.challenger):
+            timer = threading.Timer(RETIRE_GRACE_SECONDS, model.close)
+            timer.daemon = True
+            timer.start()
+
+    def close(self) -> None:
+        """Stop every loaded model (their worker processes)."""
+        for model in {id(m): m for m in (self.champion, self.challenger) if m}.values():
+            model.close()
 
 
 class Poller:

@@ -8,12 +8,18 @@ Endpoints:
 * ``POST /decisions`` - the same input; answers a decision per transaction with its score, the
   model version and route that answered, and the top contributing features (``?explain=false``
   to skip them).
-* ``GET /ping``, ``GET /health``, ``GET /version``; ``POST /admin/reload`` (loopback only).
+* ``GET /ping``, ``GET /health``, ``GET /version``; ``POST /admin/reload`` (only from
+  ``admin_hosts``: loopback unless :func:`create_app` is given others).
 
 Every request is checked before it reaches the model: body size, JSON (NaN and infinities are
 refused), shape, then the TransactionInstance contract (compiled for speed, errors from pandera).
 A bad request gets a 4xx naming what is wrong; it can neither crash the service nor reach the
-model.
+model. The contract is checked once per request: models and explanations take the checked rows.
+
+Only reading the body runs on the event loop; parsing, checking and the model call run in a
+thread pool (the model itself in its worker process, :mod:`.worker`), so a slow model call never
+stalls ``/ping`` or other requests. A 503 says why: the model's worker failed, or too many
+decisions wait to be published (:mod:`.sink`).
 """
 
 from __future__ import annotations
@@ -31,22 +37,24 @@ import numpy as np
 import pandas as pd
 from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from mlflow.exceptions import MlflowException
+from starlette.concurrency import run_in_threadpool
 
 from shared_runtime.enforce import ContractViolation
 from shared_runtime.fast import FastContract
 from shared_schemas.etl_to_ml import TransactionInstance
 import user_app
-from user_app.datasets import ScoringModel
 from user_app.decisions import classify, log_record
 from user_app.online.explain import Explainer
+from user_app.online.models import ServedModel
 from user_app.online.routing import ModelRouter, Poller
-from user_app.online.sink import DecisionSink, Scored, now
+from user_app.online.sink import DecisionSink, Scored, SinkFull, now
+from user_app.online.worker import ModelCallError
 
 logger = logging.getLogger(__name__)
 CONTRACT = FastContract(TransactionInstance)
 FORMATS = ("dataframe_split", "dataframe_records")
-LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+# hosts whose POST /admin/reload is accepted (create_app's ``admin_hosts``)
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 @dataclass(frozen=True)
@@ -122,9 +130,9 @@ def parse_frame(body: bytes, max_rows: int) -> pd.DataFrame:
     return frame
 
 
-def validate(frame: pd.DataFrame) -> pd.DataFrame:
+def validate(frame: pd.DataFrame, contract: FastContract = CONTRACT) -> pd.DataFrame:
     try:
-        return CONTRACT.validate(frame)
+        return contract.validate(frame)
     except ContractViolation as exc:
         failures = [
             {"column": column, "check": check, "rows": n, "examples": [str(e) for e in examples]}
@@ -137,24 +145,14 @@ def validate(frame: pd.DataFrame) -> pd.DataFrame:
         ) from None
 
 
-def predict_valid(model: ScoringModel, rows: pd.DataFrame) -> Any:
-    """Scores of ``rows``, which :func:`validate` has just checked against the contract.
-
-    ml_app's pipeline model offers ``predict_validated`` (its documented fast path, reached
-    through ``unwrap_python_model`` as MLflow intends for custom methods): the same inference
-    nodes without the model's own contract check and MLflow's signature enforcement, both
-    already done here (the contract is stricter than the signature). Any other pyfunc model
-    is called through ``predict``, checks included.
-    """
-    try:
-        fast = getattr(model.model.unwrap_python_model(), "predict_validated", None)
-    except (AttributeError, MlflowException):  # not a custom python model
-        fast = None
-    return fast(rows) if fast is not None else model.predict(rows)
-
-
 class DecisionService:
-    """The request handling, independent of HTTP: parse, validate, route, score, decide, log."""
+    """The request handling, independent of HTTP: parse, validate, route, score, decide, log.
+
+    Its methods are synchronous and thread-safe: the HTTP handlers run them in a thread pool,
+    so a model call never blocks the event loop (``/ping`` answers while one is in flight).
+    The contract is checked exactly once per request, by ``contract`` (the served models take
+    the rows as valid, and explanations score variants built to stay valid).
+    """
 
     def __init__(
         self,
@@ -163,16 +161,24 @@ class DecisionService:
         thresholds: tuple[float, float],
         explainer: Explainer | None,
         limits: Limits,
+        contract: FastContract = CONTRACT,
     ) -> None:
         self.router = router
         self.sink = sink
         self.thresholds = thresholds
         self.explainer = explainer
         self.limits = limits
+        self.contract = contract
 
-    def score(self, model: ScoringModel, route: str, rows: pd.DataFrame) -> Scored:
+    def valid_rows(self, body: bytes) -> pd.DataFrame:
+        return validate(parse_frame(body, self.limits.max_rows), self.contract)
+
+    def score(self, model: ServedModel, route: str, rows: pd.DataFrame) -> Scored:
         started = time.perf_counter()
-        scores = predict_valid(model, rows)
+        try:
+            scores = model.predict_valid(rows)
+        except ModelCallError as exc:
+            raise BadRequest(503, str(exc), model_version=model.version) from None
         latency_ms = (time.perf_counter() - started) * 1000
         score = np.asarray(scores["score"], dtype=float)
         decided = classify(score, *self.thresholds)
@@ -207,89 +213,40 @@ class DecisionService:
             except Exception:  # the shadow model must never affect the service
                 logger.exception("Shadow scoring with version %s failed.", model.version)
 
-    def answer(
-        self, rows: pd.DataFrame, background: BackgroundTasks
-    ) -> tuple[ScoringModel, Scored]:
+    def answer(self, rows: pd.DataFrame, background: BackgroundTasks) -> tuple[ServedModel, Scored]:
         """Score with the routed model; in shadow mode, the challenger after the response."""
+        try:
+            self.sink.admit()
+        except SinkFull as exc:
+            raise BadRequest(503, str(exc), retry_after_seconds=self.sink.flush_seconds) from None
         route, model = self.router.route(int(rows["transaction_id"].iloc[0]))
         scored = self.score(model, route, rows)
         if route == "primary":
             background.add_task(self.shadow, rows)
         return model, scored
 
-
-def create_app(service: DecisionService, poller: Poller | None = None) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        service.sink.start()
-        if poller:
-            poller.start()
-        yield
-        if poller:
-            poller.stop()
-        service.sink.close()
-
-    app = FastAPI(title="fraud decision service", version=user_app.__version__, lifespan=lifespan)
-
-    @app.exception_handler(BadRequest)
-    async def bad_request(request: Request, exc: BadRequest) -> JSONResponse:
-        return JSONResponse(exc.body, status_code=exc.status)
-
-    async def valid_rows(request: Request) -> pd.DataFrame:
-        body = await read_body(request, service.limits.max_body_bytes)
-        return validate(parse_frame(body, service.limits.max_rows))
-
-    @app.get("/ping")
-    async def ping() -> Response:
-        return Response(status_code=200)
-
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        # champion / challenger: the versions the registry's aliases point to (as of the last
-        # alias poll); serving: the versions loaded here (the challenger is loaded only for
-        # canary or shadow traffic)
+    def invocations(self, body: bytes, background: BackgroundTasks) -> dict[str, Any]:
+        _, scored = self.answer(self.valid_rows(body), background)
         return {
-            "status": "ok",
-            "model_name": service.router.model_name,
-            **service.router.aliases,
-            "serving": service.router.versions(),
-            "canary_fraction": service.router.policy.canary_fraction,
-            "shadow": service.router.policy.shadow,
-            "pending_log_rows": service.sink.pending(),
+            "predictions": [
+                {"transaction_id": int(i), "score": float(s)}
+                for i, s in zip(scored.transaction_id, scored.score, strict=True)
+            ]
         }
 
-    @app.get("/version")
-    async def version() -> dict[str, Any]:
-        champion = service.router.champion
-        return {
-            "user_app_version": user_app.__version__,
-            "model_name": champion.name,
-            "model_version": champion.version,
-            "model_run_id": champion.run_id,
-            **{f"{k}_version": v for k, v in service.router.versions().items()},
-        }
-
-    @app.post("/invocations")
-    async def invocations(request: Request, background: BackgroundTasks) -> Response:
-        rows = await valid_rows(request)
-        _, scored = service.answer(rows, background)
-        predictions = [
-            {"transaction_id": int(i), "score": float(s)}
-            for i, s in zip(scored.transaction_id, scored.score, strict=True)
-        ]
-        return Response(json.dumps({"predictions": predictions}), media_type="application/json")
-
-    @app.post("/decisions")
-    async def decisions(
-        request: Request, background: BackgroundTasks, explain: bool = True
-    ) -> Response:
-        rows = await valid_rows(request)
-        model, scored = service.answer(rows, background)
+    def decisions(
+        self, body: bytes, background: BackgroundTasks, explain: bool = True
+    ) -> dict[str, Any]:
+        rows = self.valid_rows(body)
+        model, scored = self.answer(rows, background)
         explanations: list[Any] = [None] * len(rows)
-        if explain and service.explainer and len(rows) <= service.limits.explain_max_rows:
+        if explain and self.explainer and len(rows) <= self.limits.explain_max_rows:
             ordered = rows.set_index("transaction_id").loc[scored.transaction_id].reset_index()
-            explanations = service.explainer.explain(model, ordered, scored.score)
-        body = {
+            try:
+                explanations = self.explainer.explain(model, ordered, scored.score)
+            except ModelCallError as exc:
+                raise BadRequest(503, str(exc), model_version=model.version) from None
+        return {
             "model_name": model.name,
             "model_version": model.version,
             "route": scored.log["route"],
@@ -305,13 +262,83 @@ def create_app(service: DecisionService, poller: Poller | None = None) -> FastAP
                 )
             ],
         }
+
+
+def create_app(
+    service: DecisionService, poller: Poller | None = None, admin_hosts: frozenset[str] = LOOPBACK
+) -> FastAPI:
+    """The HTTP app; ``admin_hosts`` are the client addresses allowed to ``POST /admin/reload``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        service.sink.start()
+        if poller:
+            poller.start()
+        yield
+        if poller:
+            poller.stop()
+        service.sink.close()
+        service.router.close()
+
+    app = FastAPI(title="fraud decision service", version=user_app.__version__, lifespan=lifespan)
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(request: Request, exc: BadRequest) -> JSONResponse:
+        return JSONResponse(exc.body, status_code=exc.status)
+
+    @app.get("/ping")
+    async def ping() -> Response:
+        return Response(status_code=200)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        # champion / challenger: the versions the registry's aliases point to (as of the last
+        # alias poll); serving: the versions loaded here (the challenger is loaded only for
+        # canary or shadow traffic)
+        return {
+            "status": "ok",
+            "model_name": service.router.model_name,
+            **service.router.aliases,
+            "serving": service.router.versions(),
+            "worker_processes": service.router.processes(),
+            "canary_fraction": service.router.policy.canary_fraction,
+            "shadow": service.router.policy.shadow,
+            "pending_log_rows": service.sink.pending(),
+            "sink": service.sink.health(),
+        }
+
+    @app.get("/version")
+    async def version() -> dict[str, Any]:
+        champion = service.router.champion
+        return {
+            "user_app_version": user_app.__version__,
+            "model_name": champion.name,
+            "model_version": champion.version,
+            "model_run_id": champion.run_id,
+            **{f"{k}_version": v for k, v in service.router.versions().items()},
+        }
+
+    def json_response(body: dict[str, Any]) -> Response:
         return Response(json.dumps(body), media_type="application/json")
+
+    @app.post("/invocations")
+    async def invocations(request: Request, background: BackgroundTasks) -> Response:
+        body = await read_body(request, service.limits.max_body_bytes)
+        return json_response(await run_in_threadpool(service.invocations, body, background))
+
+    @app.post("/decisions")
+    async def decisions(
+        request: Request, background: BackgroundTasks, explain: bool = True
+    ) -> Response:
+        body = await read_body(request, service.limits.max_body_bytes)
+        answer = await run_in_threadpool(service.decisions, body, background, explain)
+        return json_response(answer)
 
     @app.post("/admin/reload")
     async def reload(request: Request) -> dict[str, Any]:
         client = request.client.host if request.client else ""
-        if client not in LOOPBACK:
+        if client not in admin_hosts:
             raise BadRequest(403, "Reload is only accepted from the service's own host.")
-        return service.router.refresh()
+        return await run_in_threadpool(service.router.refresh)
 
     return app
