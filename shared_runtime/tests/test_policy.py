@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from shared_runtime.policy import DecisionPolicy
@@ -12,10 +14,40 @@ def test_thresholds_follow_from_the_cost_model():
     policy = DecisionPolicy.from_costs(COSTS)
     assert policy.review_threshold == pytest.approx(5 / 150)
     assert policy.decline_threshold == pytest.approx(1 - 5 / 25)
-    # a review dearer than a false decline: never review, decline straight away
+    # a review dearer than a false decline: never review, one approve/decline cut-off where
+    # declining starts to beat approving, F / (M + F)
     dear = DecisionPolicy.from_costs({**COSTS, "review": 30.0})
-    assert dear.decline_threshold == dear.review_threshold == pytest.approx(30 / 150)
+    assert not dear.reviews
+    assert dear.decline_threshold == dear.review_threshold == pytest.approx(25 / 175)
     assert set(dear.decide(np.linspace(0, 1, 101))) == {"approve", "decline"}
+    # 0.17 is declined: declining costs 0.83 * 25 = 20.75, approving 0.17 * 150 = 25.5
+    assert list(dear.decide([0.17])) == ["decline"]
+
+
+def _action_costs(policy, score):
+    return {
+        "approve": score * policy.missed_fraud,
+        "review": policy.review,
+        "decline": (1 - score) * policy.false_decline,
+    }
+
+
+_COST = st.floats(min_value=0.01, max_value=1e4, allow_nan=False, allow_infinity=False)
+
+
+@given(
+    missed=_COST,
+    review=_COST,
+    false_decline=_COST,
+    scores=st.lists(st.floats(min_value=0, max_value=1), min_size=1, max_size=20),
+)
+def test_the_chosen_action_has_the_lowest_expected_cost(missed, review, false_decline, scores):
+    policy = DecisionPolicy(missed, review, false_decline)
+    assert 0 <= policy.review_threshold <= policy.decline_threshold <= 1
+    for score, decision in zip(scores, policy.decide(scores), strict=True):
+        costs = _action_costs(policy, score)
+        # ties allowed (at a threshold two actions cost the same, up to rounding)
+        assert costs[decision] <= min(costs.values()) * (1 + 1e-9) + 1e-9, (score, costs)
 
 
 def test_the_shared_conf_is_a_valid_cost_model():

@@ -9,8 +9,15 @@ The policy follows from the business cost model (``decision_costs`` in the monor
 
 * approving costs ``p * missed_fraud``, a review costs ``review`` (and catches the fraud if there
   is one), declining costs ``(1 - p) * false_decline`` (a declined fraud costs nothing);
-* so review once ``p >= review / missed_fraud`` and decline once
-  ``p >= 1 - review / false_decline`` (declining is then cheaper than reviewing).
+* a review is the cheapest action for some score only when
+  ``review / missed_fraud < 1 - review / false_decline``; then review once
+  ``p >= review / missed_fraud`` (a review beats approving) and decline once
+  ``p >= 1 - review / false_decline`` (declining beats reviewing);
+* otherwise never review: one cut-off ``false_decline / (missed_fraud + false_decline)``,
+  approve below it and decline from it (declining beats approving); both thresholds equal it.
+
+Each payment thus gets the action of lowest expected cost (a score at a threshold, where two
+actions cost the same, takes the stricter one).
 
 The cost of decisions against outcomes counts all three: ``missed_fraud`` per approved fraud,
 ``review`` per review, ``false_decline`` per declined legitimate payment, divided by the number
@@ -72,15 +79,25 @@ class DecisionPolicy:
         return cls(**values)
 
     @property
+    def reviews(self) -> bool:
+        """Whether a review is the cheapest action for some scores (an open interval of them)."""
+        return self.review / self.missed_fraud < 1.0 - self.review / self.false_decline
+
+    @property
     def review_threshold(self) -> float:
-        """Scores from here on are reviewed (or declined): a review beats the expected loss."""
-        return min(1.0, self.review / self.missed_fraud)
+        """Scores from here on are reviewed (or declined): a review beats approving, or, when
+        reviews never pay, the single approve/decline cut-off (equal to the decline threshold)."""
+        if self.reviews:
+            return self.review / self.missed_fraud
+        return self.false_decline / (self.missed_fraud + self.false_decline)
 
     @property
     def decline_threshold(self) -> float:
-        """Scores from here on are declined; equal to the review threshold when a review costs
-        more than a false decline (then never review: decline straight away)."""
-        return max(self.review_threshold, 1.0 - self.review / self.false_decline)
+        """Scores from here on are declined: declining beats reviewing, or, when reviews never
+        pay, beats approving (``false_decline / (missed_fraud + false_decline)``)."""
+        if self.reviews:
+            return 1.0 - self.review / self.false_decline
+        return self.review_threshold
 
     def decide(self, scores: Any) -> np.ndarray:
         """approve / review / decline for each score (a numpy array of str)."""
@@ -124,7 +141,8 @@ class DecisionPolicy:
             "review_threshold": self.review_threshold,
             "decline_threshold": self.decline_threshold,
             "rule": (
-                "review if score >= review/missed_fraud; decline if score >= "
-                "1 - review/false_decline"
+                "if review/missed_fraud < 1 - review/false_decline: review if score >= "
+                "review/missed_fraud, decline if score >= 1 - review/false_decline; otherwise "
+                "never review: decline if score >= false_decline/(missed_fraud + false_decline)"
             ),
         }
