@@ -14,6 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
+from pandera.engines import pandas_engine
 from pandera.typing import Index, Series
 
 from shared_runtime.enforce import ContractViolation, enforce
@@ -109,6 +110,24 @@ def test_types_are_coerced_only_where_the_contract_coerces():
     assert FastContract(Loose).fast_path(text_n) is None  # n does not coerce: pandera refuses
     assert assert_same(Loose, text_x) == "ok"
     assert assert_same(Loose, text_n) == "violation"
+
+
+@pytest.mark.parametrize("coerce", [False, True])
+@pytest.mark.parametrize("dtype", [str, pandas_engine.NpString])
+def test_mixed_int_and_str_values_in_a_str_column_are_judged_like_pandera(dtype, coerce):
+    """An object column of a str contract column is only valid when every non-null value is a
+    str: an int among them is refused, or coerced to str where the contract coerces."""
+
+    class Text(pa.DataFrameModel):
+        s: Series[dtype] = pa.Field(coerce=coerce, nullable=True)
+
+    mixed = pd.DataFrame({"s": pd.Series(["a", 1, None], dtype=object)})
+    verdict = assert_same(Text, mixed)
+    assert verdict == ("ok" if coerce else "violation")
+    if not coerce:
+        assert FastContract(Text).fast_path(mixed) is None
+    texts = pd.DataFrame({"s": pd.Series(["a", "b", None], dtype=object)})
+    assert assert_same(Text, texts) == "ok"
 
 
 @st.composite

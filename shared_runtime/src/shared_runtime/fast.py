@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pandera.dtypes as pa_dtypes
 import pandera.pandas as pa
 
 from shared_runtime.enforce import enforce
@@ -129,6 +130,12 @@ class FastContract:
         for name, dtype in df.dtypes.items():
             col = self._columns[name]
             if dtype == col.dtype.type:
+                if dtype == object and isinstance(col.dtype, pa_dtypes.String):
+                    # pandera's str also checks every non-null value is a str: mixed values
+                    # (an int among str) are pandera's to judge (refuse, or coerce)
+                    values = df[name].dropna()
+                    if not all(isinstance(v, str) for v in values):
+                        return None
                 continue  # coercing to the same dtype changes nothing
             if not col.coerce:
                 return None  # pandera judges whether this dtype is acceptable
