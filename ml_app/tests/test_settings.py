@@ -28,6 +28,7 @@ def test_params_are_checked_when_the_context_is_created():
 
 def test_only_the_mlflow_hook_acts_after_a_training_run_besides_the_inputs_note():
     # registry bookkeeping is not a separate hook whose order could skip it: the MLflow hook
-    # logs the model, then tags and aliases the version it registered, then ends the run
-    assert call_order("after_pipeline_run") == [LazyMlflowHook, MlflowRunInputsHooks]
+    # logs the model, then tags and aliases the version it registered, then ends the run; the
+    # run's description (inputs hook) is set first, while the run is still open
+    assert call_order("after_pipeline_run") == [MlflowRunInputsHooks, LazyMlflowHook]
     assert settings.DISABLE_HOOKS_FOR_PLUGINS == ("kedro_mlflow",)

@@ -107,7 +107,9 @@ class MlflowRunInputsHooks:
             mlflow_dataset.digest,
         )
 
-    @hook_impl
+    # tryfirst: before the MLflow hook's after_pipeline_run, which logs the model and ends the
+    # run (and raises if that fails, when no later implementation is called)
+    @hook_impl(tryfirst=True)
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline) -> None:
         if self._run_id is None:
             return

@@ -19,9 +19,12 @@ from shared_runtime.run_params import RunParamsHooks  # noqa: E402
 # method (ml_app.mlflow_hook); imported only when a session starts (LazyMlflowHook).
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)  # its distribution metadata name
 # RunParamsHooks refuses unknown or malformed --params when the context is created, before any
-# run; MlflowRunInputsHooks records the exchange data each run read, so it must see the MLflow run
-# started: pluggy calls the hook registered last first, so LazyMlflowHook stays last
-# (tests/test_settings.py fails otherwise).
+# run. MlflowRunInputsHooks records into the MLflow run the hook opens, so it must run inside it:
+# pluggy calls the hook registered last first, so LazyMlflowHook stays last and its
+# before_pipeline_run opens the run before MlflowRunInputsHooks' one looks for it; at the end,
+# MlflowRunInputsHooks' after_pipeline_run is marked tryfirst, so it sets the run's description
+# before LazyMlflowHook's one logs the model and ends the run (and still does when that raises).
+# tests/test_settings.py pins both orders.
 HOOKS = (RunParamsHooks(), MlflowRunInputsHooks(), LazyMlflowHook())
 
 CONFIG_LOADER_ARGS = {
