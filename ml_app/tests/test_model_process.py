@@ -7,15 +7,18 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from kedro.io.core import DatasetError
 
 import ml_app
-from ml_app.model_process import ModelProcess
+from ml_app.model_process import ModelProcess, ModelProcessDataset, check_scored_version
 import shared_runtime
 from shared_runtime.exchange import ExchangeParquetDataset
 from shared_runtime.testing import isolated_env, kedro_run
@@ -144,3 +147,67 @@ def test_a_model_that_cannot_score_is_named_in_the_error(store):
     )
     with pytest.raises(RuntimeError, match=r"fraud-detector version 99 .* in its own process"):
         model.predict(pd.DataFrame({"transaction_id": [1]}))
+
+
+def test_a_hung_model_is_killed_after_its_timeout_and_named(tmp_path):
+    """A scoring process that never ends (here an interpreter that only sleeps) cannot hang the
+    gate or monitoring: it is killed after ``timeout`` seconds and the error names the version."""
+    hung = tmp_path / "hung-python"
+    hung.write_text("#!/bin/sh\nexec sleep 60\n")
+    hung.chmod(0o755)
+    model = ModelProcess(
+        model_uri="models:/fraud-detector/7",
+        name="fraud-detector",
+        version="7",
+        run_id="none",
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        python=str(hung),
+        timeout=1,
+    )
+    started = time.perf_counter()
+    with pytest.raises(RuntimeError, match=r"fraud-detector version 7 .* within 1 s"):
+        model.predict(pd.DataFrame({"transaction_id": [1]}))
+    assert time.perf_counter() - started < 30
+
+
+def test_the_catalog_sets_the_timeout_of_each_model_dataset():
+    catalog = yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "conf/base/catalog.yml").read_text()
+    )
+    for name in ("champion_model", "challenger_model"):
+        assert catalog[name]["timeout"] > 0
+        dataset = ModelProcessDataset(
+            model_name="fraud-detector", alias=name.split("_")[0], timeout=catalog[name]["timeout"]
+        )
+        assert dataset._describe()["timeout"] == catalog[name]["timeout"]
+    with pytest.raises(DatasetError, match="timeout must be a positive"):
+        ModelProcessDataset(model_name="fraud-detector", alias="champion", timeout=0)
+
+
+def test_a_model_whose_alias_moved_after_the_registry_snapshot_is_refused():
+    """The gate records and promotes the registry snapshot's versions: a model loaded for
+    another version (the alias moved in between) must not be judged in their place."""
+    from ml_app.pipelines.monitoring.nodes import reference_scores
+    from ml_app.pipelines.promotion.nodes import evaluate_challenger, evaluate_champion
+
+    registry = {
+        "model_name": "fraud-detector",
+        "champion": {"version": "1"},
+        "challenger": {"version": "2"},
+    }
+    moved = ModelProcess(
+        model_uri="models:/fraud-detector/3",
+        name="fraud-detector",
+        version="3",
+        run_id="none",
+        tracking_uri="sqlite:///unused.db",
+    )
+    rows = pd.DataFrame({"transaction_id": [1], "is_fraud": [False]})
+    message = r"challenger alias .* snapshot says version 2, the model loaded .* version 3"
+    with pytest.raises(ValueError, match=message):
+        evaluate_challenger(moved, registry, rows, {}, {})
+    with pytest.raises(ValueError, match=r"champion alias .* version 1, .* version 3"):
+        evaluate_champion(moved, registry, rows, {}, {})
+    with pytest.raises(ValueError, match=r"champion alias .* version 1, .* version 3"):
+        reference_scores(moved, registry, rows)
+    check_scored_version(moved, {**registry, "challenger": {"version": 3}}, "challenger")

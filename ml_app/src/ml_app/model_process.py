@@ -12,7 +12,10 @@ environment, which loads that one model with ``mlflow.pyfunc.load_model`` (bundl
 share an interpreter, and the judge (metrics, verdict) stays the checkout's code.
 
 :class:`ModelProcessDataset` is the catalog's way to get one, by alias, resolved to a version
-when loaded.
+when loaded; a call that runs longer than its ``timeout`` (catalog) is killed and raises, naming
+the version, so a hung model cannot hang the gate or monitoring.
+:func:`check_scored_version` lets a node refuse a model whose alias moved after the run's
+registry snapshot was taken.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from kedro.io.core import AbstractDataset, DatasetError
 
 logger = logging.getLogger(__name__)
 WORKER = Path(__file__).with_name("score_worker.py")
+DEFAULT_TIMEOUT = 900.0  # seconds; the catalog sets it per dataset
 
 
 @dataclass(frozen=True)
@@ -44,20 +48,40 @@ class ModelProcess:
     run_id: str
     tracking_uri: str
     python: str = sys.executable
+    #: seconds one ``predict`` may take (loading the model included) before its process is killed
+    timeout: float = DEFAULT_TIMEOUT
 
     def predict(self, model_input: pd.DataFrame) -> pd.DataFrame:
+        """Scores of ``model_input`` from the model's own process.
+
+        Raises:
+            RuntimeError: the process failed, or ran longer than ``timeout`` seconds (it is
+                killed); both name the model version.
+        """
         with TemporaryDirectory(prefix="ml_app-score-") as tmp:
             source, target = Path(tmp) / "input.parquet", Path(tmp) / "scores.parquet"
             model_input.to_parquet(source, index=False)
             env = {**os.environ, "MLFLOW_TRACKING_URI": self.tracking_uri}
             started = time.perf_counter()
-            proc = subprocess.run(
-                [self.python, "-P", str(WORKER), self.model_uri, str(source), str(target)],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            try:
+                proc = subprocess.run(
+                    [self.python, "-P", str(WORKER), self.model_uri, str(source), str(target)],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    timeout=self.timeout,
+                )
+            except subprocess.TimeoutExpired as exc:
+                stderr = exc.stderr or ""  # what the process wrote before it was killed
+                if isinstance(stderr, bytes):
+                    stderr = stderr.decode(errors="replace")
+                raise RuntimeError(
+                    f"{self.name} version {self.version} ({self.model_uri}) did not score "
+                    f"{len(model_input):,} rows within {self.timeout:g} s in its own process, "
+                    "which was killed (raise `timeout` of the model's dataset in "
+                    f"conf/base/catalog.yml if it is merely slow):\n{stderr[-3000:]}"
+                ) from None
             if proc.returncode != 0:
                 raise RuntimeError(
                     f"{self.name} version {self.version} ({self.model_uri}) failed to score "
@@ -75,15 +99,39 @@ class ModelProcess:
         return scores
 
 
-class ModelProcessDataset(AbstractDataset[None, ModelProcess]):
-    """Loads the version holding ``alias`` of ``model_name`` as a :class:`ModelProcess`."""
+def check_scored_version(model: ModelProcess, registry: dict[str, Any], role: str) -> None:
+    """The model about to be scored is the version the run's registry snapshot names for
+    ``role`` (the version the gate records and promotes, or monitoring reports on).
 
-    def __init__(self, model_name: str, alias: str) -> None:
+    ``model_registry`` and the model datasets resolve the aliases in separate loads: if an alias
+    moved in between (a training finished and moved ``challenger``), the run would judge one
+    version and record another.
+
+    Raises:
+        ValueError: the versions differ.
+    """
+    expected = str(registry[role]["version"])
+    if str(model.version) != expected:
+        raise ValueError(
+            f"The {role} alias of '{registry['model_name']}' moved while this run was starting: "
+            f"the registry snapshot says version {expected}, the model loaded to score is "
+            f"version {model.version}. Nothing was decided; run the pipeline again."
+        )
+
+
+class ModelProcessDataset(AbstractDataset[None, ModelProcess]):
+    """Loads the version holding ``alias`` of ``model_name`` as a :class:`ModelProcess` whose
+    ``predict`` may take at most ``timeout`` seconds."""
+
+    def __init__(self, model_name: str, alias: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        if not timeout > 0:
+            raise DatasetError(f"timeout must be a positive number of seconds, not {timeout!r}.")
         self._name = model_name
         self._alias = alias
+        self._timeout = float(timeout)
 
     def _describe(self) -> dict[str, Any]:
-        return {"model_name": self._name, "alias": self._alias}
+        return {"model_name": self._name, "alias": self._alias, "timeout": self._timeout}
 
     def _load(self) -> ModelProcess:
         import mlflow
@@ -102,6 +150,7 @@ class ModelProcessDataset(AbstractDataset[None, ModelProcess]):
             version=str(version.version),
             run_id=version.run_id,
             tracking_uri=mlflow.get_tracking_uri(),
+            timeout=self._timeout,
         )
 
     def _save(self, data: None) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ml_app.evaluation import matured_until, recall_at_alert_rate
+from ml_app.model_process import check_scored_version
 from ml_app.pipelines.monitoring.drift import ks, psi
 from shared_runtime.policy import DecisionPolicy
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
@@ -69,8 +70,12 @@ def reference_instances(
     return window.sample(n=n, random_state=0).reset_index(drop=True)
 
 
-def reference_scores(champion_model: Any, reference: pd.DataFrame) -> np.ndarray:
-    """The champion's scores on its own training window (the baseline for score drift)."""
+def reference_scores(
+    champion_model: Any, registry: dict[str, Any], reference: pd.DataFrame
+) -> np.ndarray:
+    """The champion's scores on its own training window (the baseline for score drift); the
+    champion must be the registry snapshot's, whose window and metrics the report uses."""
+    check_scored_version(champion_model, registry, "champion")
     return pd.DataFrame(champion_model.predict(reference))[SCORE].to_numpy()
 
 

@@ -16,7 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 nodes.reference_scores,
-                inputs=["champion_model", "reference_instances"],
+                inputs=["champion_model", "model_registry", "reference_instances"],
                 outputs="reference_scores",
                 name="score_reference_window",
             ),

@@ -7,9 +7,10 @@ only have their frauds labelled, which would flatter every model).
 Both models are judged by the policy user_app deploys (``shared_runtime.policy.DecisionPolicy``:
 review and decline thresholds from the cost model in conf/shared.yml), so the gate's expected
 cost is the one training reports and monitoring realises. Each model scores in its own process
-with its own bundled code (:mod:`ml_app.model_process`). The challenger is promoted when it beats
-the champion on the primary metric by ``min_improvement`` (relative) and no guard metric is
-worse beyond its tolerance.
+with its own bundled code (:mod:`ml_app.model_process`), and must be the version of the run's
+registry snapshot, the one the verdict records and promotes. The challenger is promoted when
+it beats the champion on the primary metric by ``min_improvement`` (relative) and no guard
+metric is worse beyond its tolerance.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ml_app.evaluation import matured_until, score_metrics
+from ml_app.model_process import check_scored_version
 from shared_runtime.policy import DecisionPolicy
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
 
@@ -84,6 +86,31 @@ def evaluate_candidate(
         scores, window_rows, DecisionPolicy.from_costs(costs), params["alert_rate"]
     )
     return metrics
+
+
+def evaluate_champion(
+    model: Any,
+    registry: dict[str, Any],
+    window_rows: pd.DataFrame,
+    costs: dict[str, float],
+    params: dict[str, Any],
+) -> dict[str, float]:
+    """:func:`evaluate_candidate` of the champion, once it is the registry snapshot's version."""
+    check_scored_version(model, registry, "champion")
+    return evaluate_candidate(model, window_rows, costs, params)
+
+
+def evaluate_challenger(
+    model: Any,
+    registry: dict[str, Any],
+    window_rows: pd.DataFrame,
+    costs: dict[str, float],
+    params: dict[str, Any],
+) -> dict[str, float]:
+    """:func:`evaluate_candidate` of the challenger, once it is the registry snapshot's version
+    (the one :func:`decide_promotion` records and promotes)."""
+    check_scored_version(model, registry, "challenger")
+    return evaluate_candidate(model, window_rows, costs, params)
 
 
 def _better(metric: str, challenger: float, champion: float, min_improvement: float) -> bool:

@@ -21,9 +21,10 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="select_labelled_window",
             ),
             node(
-                nodes.evaluate_candidate,
+                nodes.evaluate_champion,
                 inputs=[
                     "champion_model",
+                    "model_registry",
                     "promotion_rows",
                     "decision_costs",
                     "params:promotion",
@@ -32,9 +33,10 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="evaluate_champion",
             ),
             node(
-                nodes.evaluate_candidate,
+                nodes.evaluate_challenger,
                 inputs=[
                     "challenger_model",
+                    "model_registry",
                     "promotion_rows",
                     "decision_costs",
                     "params:promotion",
