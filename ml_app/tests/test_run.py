@@ -93,21 +93,58 @@ def test_a_partition_of_text_amounts_stops_training_and_registers_nothing(traine
     assert len(client.search_model_versions("name = 'fraud-detector'")) == before
 
 
+# a failed run needs no good model: the smallest one that trains
+CHEAP = PARAMS | {
+    "training.model.hist_gradient_boosting.max_iter": 3,
+    "evaluation.importance_sample": 100,
+}
+
+
+def last_run(client):
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    (last,) = client.search_runs(
+        experiments, order_by=["attributes.start_time DESC"], max_results=1
+    )
+    return last
+
+
 def test_a_run_that_cannot_register_its_model_fails_instead_of_skipping_bookkeeping(trained):
     """No registered model name: no version can be registered, so there is nothing to tag or
     alias; the run must fail (and MLflow record it as failed), never finish with a warning."""
     root, project, _, client = trained
     before = len(client.search_model_versions("name = 'fraud-detector'"))
     with pytest.raises(AssertionError) as failed:
-        kedro_run(project, "training", PARAMS, env=isolated_env(root, {"FRAUD_MODEL_NAME": ""}))
+        kedro_run(project, "training", CHEAP, env=isolated_env(root, {"FRAUD_MODEL_NAME": ""}))
     # MLflow refuses the empty name when registering (or no version comes back)
     assert "MlflowException" in str(failed.value) or "registered no version" in str(failed.value)
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    (last,) = client.search_runs(
-        experiments, order_by=["attributes.start_time DESC"], max_results=1
-    )
-    assert last.info.status == "FAILED"
+    assert last_run(client).info.status == "FAILED"
     assert len(client.search_model_versions("name = 'fraud-detector'")) == before
+
+
+def test_a_version_whose_bookkeeping_fails_is_deleted_with_its_aliases(trained):
+    """The version is registered, then its bookkeeping fails (MLflow refuses the challenger
+    alias 'latest', after the version's tags are set): the run fails and the half-booked
+    version does not stay in the registry, nor does any alias point at it."""
+    root, project, _, client = trained
+    before = {v.version for v in client.search_model_versions("name = 'fraud-detector'")}
+    aliases = dict(client.get_registered_model("fraud-detector").aliases)
+    shared = root / "conf" / "shared.yml"
+    original = shared.read_text()
+    assert "challenger_alias: challenger\n" in original
+    shared.write_text(
+        original.replace("challenger_alias: challenger\n", "challenger_alias: latest\n")
+    )
+    try:
+        with pytest.raises(AssertionError) as failed:
+            kedro_run(project, "training", CHEAP)
+    finally:
+        shared.write_text(original)
+    assert "'latest' alias name (case insensitive) is reserved" in str(failed.value)
+    run = last_run(client)
+    assert run.info.status == "FAILED"
+    assert {v.version for v in client.search_model_versions("name = 'fraud-detector'")} == before
+    assert not client.search_model_versions(f"run_id = '{run.info.run_id}'")
+    assert dict(client.get_registered_model("fraud-detector").aliases) == aliases
 
 
 def test_the_run_records_its_inputs_description_and_opens_on_training_runs(trained):
@@ -130,10 +167,14 @@ def test_the_run_records_its_inputs_description_and_opens_on_training_runs(train
 def test_a_second_training_waits_as_challenger(trained):
     _, project, _, client = trained
     kedro_run(project, "training", PARAMS)
+    # the newest version (a deleted one, of a failed run above, keeps its number)
+    newest = max(int(v.version) for v in client.search_model_versions("name = 'fraud-detector'"))
+    assert newest > 1
     assert str(client.get_model_version_by_alias("fraud-detector", "champion").version) == "1"
-    assert str(client.get_model_version_by_alias("fraud-detector", "challenger").version) == "2"
+    challenger = client.get_model_version_by_alias("fraud-detector", "challenger")
+    assert str(challenger.version) == str(newest)
     # reproducible: same data, seed and configuration -> the same model metrics
-    v1, v2 = (client.get_model_version("fraud-detector", v) for v in ("1", "2"))
+    v1, v2 = client.get_model_version("fraud-detector", "1"), challenger
     metrics = [client.get_run(v.run_id).data.metrics for v in (v1, v2)]
     assert metrics[0] and metrics[0] == metrics[1]
 

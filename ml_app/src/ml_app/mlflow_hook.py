@@ -16,7 +16,12 @@ At the end of a ``PipelineML`` run it does, in this order and in this one method
    ``challenger`` alias, ``champion`` if none exists; a run that registered nothing fails;
 3. **end the run** as kedro-mlflow does, by its own ``after_pipeline_run`` given the training
    pipeline as a plain ``Pipeline``, for which it logs no model; if 1 or 2 failed, by its
-   ``on_pipeline_error`` instead (the run ends as failed and ``kedro run`` fails).
+   ``on_pipeline_error`` instead (the run ends as failed and ``kedro run`` fails), after
+   deleting the version 1 registered if 2 failed (:func:`withdraw_version`): no half-booked
+   version stays in the registry.
+
+Nothing is logged or registered when kedro-mlflow's tracking is disabled for the pipeline
+(its ``_is_mlflow_enabled`` flag, from ``mlflow.yml``).
 
 Bookkeeping therefore cannot be skipped by the order in which hooks are registered, and the
 model is logged once. kedro-mlflow's plugin registration is disabled in ``settings.py``
@@ -67,6 +72,33 @@ def log_pipeline_model(
     return info, kwargs.get("registered_model_name")
 
 
+def withdraw_version(name: str | None, info: mlflow.models.model.ModelInfo | None) -> None:
+    """Delete the version a failed training run registered, if any: a version whose bookkeeping
+    failed (partial tags, perhaps the ``challenger`` alias) must not wait for the promotion gate
+    or be scored. MLflow removes the version's aliases with it. A failure to delete is logged,
+    never raised: the run's own error is the one to report."""
+    version = getattr(info, "registered_model_version", None)
+    if not name or version is None:
+        return
+    try:
+        mlflow.MlflowClient().delete_model_version(name, str(version))
+    except Exception:
+        logger.exception(
+            "Could not delete %s version %s, registered by the failed run %s: delete it by hand "
+            "(its registry bookkeeping is incomplete).",
+            name,
+            version,
+            info.run_id,
+        )
+    else:
+        logger.warning(
+            "Deleted %s version %s: the run %s that registered it failed (see the error below).",
+            name,
+            version,
+            info.run_id,
+        )
+
+
 class TrainingMlflowHook(MlflowHook):
     """kedro-mlflow's MlflowHook whose ``after_pipeline_run`` logs ml_app's pipeline model and
     does the registry bookkeeping of the new version before the run ends (module docstring)."""
@@ -75,10 +107,13 @@ class TrainingMlflowHook(MlflowHook):
     def after_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:
-        # no active run: tracking is disabled for this pipeline (mlflow.yml), nothing to log
-        if mlflow.active_run() is None or not isinstance(pipeline, PipelineML):
+        # kedro-mlflow's own flag (set by its before_pipeline_run from mlflow.yml's
+        # disable_tracking): tracking disabled for this pipeline, nothing is logged or registered,
+        # even if some MLflow run happens to be active
+        if not self._is_mlflow_enabled or not isinstance(pipeline, PipelineML):
             super().after_pipeline_run(run_params, pipeline, catalog)
             return
+        info, name = None, None
         try:
             info, name = log_pipeline_model(pipeline, catalog)
             if not name or info.registered_model_version is None:
@@ -90,7 +125,9 @@ class TrainingMlflowHook(MlflowHook):
                 mlflow.MlflowClient(), name, str(info.registered_model_version), info.run_id
             )
         except Exception as error:
-            # the run's model is missing or unregistered: kedro-mlflow closes it as failed
+            # the run's model is missing, unregistered or half booked: withdraw a version it
+            # registered (with its tags and aliases), then kedro-mlflow closes the run as failed
+            withdraw_version(name, info)
             self.on_pipeline_error(error, run_params, pipeline, catalog)
             raise
         # kedro-mlflow ends (or, if it was opened outside kedro, keeps) the run; for a plain
