@@ -130,7 +130,7 @@ class FastContract:
         for name, dtype in df.dtypes.items():
             col = self._columns[name]
             if dtype == col.dtype.type:
-                if dtype == object and isinstance(col.dtype, pa_dtypes.String):
+                if dtype == np.dtype("O") and isinstance(col.dtype, pa_dtypes.String):
                     # pandera's str also checks every non-null value is a str: mixed values
                     # (an int among str) are pandera's to judge (refuse, or coerce)
                     values = df[name].dropna()
