@@ -4,6 +4,7 @@ fails for real: a dataset's folder is a plain file, so nothing can be written un
 from __future__ import annotations
 
 import shutil
+import time
 
 import numpy as np
 import pandas as pd
@@ -207,6 +208,9 @@ def test_a_retried_transaction_in_another_flush_keeps_its_latest_decision(tmp_pa
     assert decisions["transaction_id"].tolist() == [7]  # FraudDecision: one per transaction
     assert decisions["score"].tolist() == [0.99]
     assert len(published(exchange, "prediction_log")) == 2  # both calls are logged
+    # the spool counts the rows it held (two), not the one published: nothing stays pending
+    assert sink.health()["spooled_rows"]["online_decisions"] == 0
+    assert sink.health()["waiting_rows"] == 0
 
 
 def test_rows_that_break_their_contract_are_set_aside_not_retried_for_ever(tmp_path):
@@ -221,3 +225,50 @@ def test_rows_that_break_their_contract_are_set_aside_not_retried_for_ever(tmp_p
     assert len(list((tmp_path / "spool/online_decisions").glob("rejected-*/*.parquet"))) == 1
     assert published(exchange, "online_decisions")["transaction_id"].tolist() == [2]
     assert len(published(exchange, "prediction_log")) == 2
+
+
+def test_the_flusher_survives_a_roll_it_cannot_read_and_keeps_its_rows(tmp_path, caplog):
+    exchange, spool = tmp_path / "exchange", tmp_path / "spool"
+    policy = SinkPolicy(flush_seconds=0.05, roll_rows=1, max_pending_rows=100)
+    sink = DecisionSink(catalog(exchange), THRESHOLDS, spool=spool, policy=policy)
+    garbage = spool / "online_decisions" / "seg-00000000000000000001-deadbeef.parquet"
+    garbage.parent.mkdir(parents=True)
+    garbage.write_bytes(b"not parquet: a disk fault")  # Arrow raises ArrowInvalid reading it
+    sink.start()
+    try:
+        sink.record(call(1))
+        deadline = time.monotonic() + 10
+        while sink.health()["failed_publishes"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sink.health()["failed_publishes"] >= 2  # retried: the flusher is still alive
+        assert sink._thread.is_alive()
+        assert len(published(exchange, "prediction_log")) == 1  # the other datasets go on
+        roll = next((spool / "online_decisions").glob("roll-*"))
+        (roll / garbage.name).unlink()  # the bad file is taken away: the kept row publishes
+        deadline = time.monotonic() + 10
+        while published(exchange, "online_decisions").empty and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert published(exchange, "online_decisions")["transaction_id"].tolist() == [1]
+    finally:
+        sink.close()
+    assert sink.health()["waiting_rows"] == 0
+
+
+def test_a_call_the_sink_cannot_turn_into_rows_is_kept_counted_and_logged(tmp_path):
+    exchange = tmp_path / "exchange"
+    policy = SinkPolicy(flush_seconds=0.05)
+    sink = DecisionSink(catalog(exchange), THRESHOLDS, spool=tmp_path / "spool", policy=policy)
+    good = call(1)
+    bad = Scored(good.log, np.array([2, 3]), good.event_time, good.score, good.decision)
+    sink.start()
+    try:
+        sink.record(bad)  # two ids, one score: a bug upstream, pandas raises ValueError
+        deadline = time.monotonic() + 10
+        while sink.health()["failed_flushes"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sink.health()["failed_flushes"] >= 2
+        assert sink._thread.is_alive()
+        assert sink.pending() == 1  # kept, not lost with the thread
+    finally:
+        sink._stop.set()
+        sink._thread.join()

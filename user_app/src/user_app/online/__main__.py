@@ -9,6 +9,7 @@ override the parameters; any ``online.*`` parameter can also be set with ``--par
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from pathlib import Path
 
@@ -73,13 +74,16 @@ def build(args: argparse.Namespace) -> tuple[object, dict]:
     if args.shadow is not None:
         params["routing"]["shadow"] = args.shadow
     registry = params["registry"]
+    timeout = {"timeout_seconds": params["model_timeout_seconds"]}
     router = ModelRouter(
         registry["model_name"],
         registry["champion_alias"],
         registry["challenger_alias"],
         RoutingPolicy(**params["routing"]),
-        load_in_worker,
-        load_in_process_if_sound if params["champion_in_process"] else None,
+        functools.partial(load_in_worker, **timeout),
+        functools.partial(load_in_process_if_sound, **timeout)
+        if params["champion_in_process"]
+        else None,
     )
     thresholds = decision_thresholds(catalog.load("decision_costs"))
     explainer = None

@@ -16,7 +16,12 @@ import numpy as np
 import pandas as pd
 
 from user_app.datasets import ScoringModel
-from user_app.online.worker import WorkerProcess, call_model, fast_path
+from user_app.online.worker import (
+    MODEL_TIMEOUT_SECONDS,
+    WorkerProcess,
+    call_model,
+    fast_path,
+)
 
 Scores = Mapping[str, np.ndarray]
 
@@ -69,9 +74,19 @@ class ServedModel:
         return cls(scoring.name, scoring.version, scoring.run_id, scoring.reference, call)
 
     @classmethod
-    def in_worker(cls, name: str, version: str, run_id: str, reference: str) -> ServedModel:
-        """``models:/<name>/<version>`` loaded in a new worker process, with its own code."""
-        worker = WorkerProcess(f"models:/{name}/{version}", f"version {version} of '{name}'")
+    def in_worker(
+        cls,
+        name: str,
+        version: str,
+        run_id: str,
+        reference: str,
+        timeout_seconds: float = MODEL_TIMEOUT_SECONDS,
+    ) -> ServedModel:
+        """``models:/<name>/<version>`` loaded in a new worker process, with its own code; a
+        call longer than ``timeout_seconds`` fails (503) and stops that process."""
+        worker = WorkerProcess(
+            f"models:/{name}/{version}", f"version {version} of '{name}'", timeout_seconds
+        )
         return cls(
             name,
             version,

@@ -4,7 +4,10 @@ Models are looked up by registry alias only (never by a URI from a request). A p
 ``POST /admin/reload``, calls :meth:`ModelRouter.refresh`; when an alias has moved the new
 version is loaded first and then swapped in with one assignment, so requests in flight finish
 on the model they started with and none is dropped; the old version's worker process stops a
-few seconds later.
+few seconds later, once the calls in flight on it are done. A version already loaded for the
+other alias is reused, not loaded twice. A version that fails to load is tried again after a
+growing pause (the roles are refreshed independently: a broken champion never keeps the
+challenger from following its alias).
 
 Each version runs in its own worker process by default (:func:`load_in_worker`), so each runs
 with its own bundled code; the champion found at start-up runs in the service's process instead
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,19 +29,26 @@ from kedro.io.core import DatasetError
 
 from user_app.datasets import RegisteredModelDataset, ScoringModel, load_with_own_code
 from user_app.online.models import ServedModel, shadowed_code
-from user_app.online.worker import RETIRE_GRACE_SECONDS
+from user_app.online.worker import MODEL_TIMEOUT_SECONDS, RETIRE_GRACE_SECONDS
 
 logger = logging.getLogger(__name__)
 BUCKETS = 10_000
+# pauses between attempts to load a version that failed to load: doubling, up to the last
+RETRY_SECONDS = (30.0, 600.0)
 Loader = Callable[[RegisteredModelDataset], ServedModel]
 
 
-def load_in_worker(ref: RegisteredModelDataset) -> ServedModel:
-    """The version ``ref`` points to now, in a new worker process (its own code)."""
+def load_in_worker(
+    ref: RegisteredModelDataset, timeout_seconds: float = MODEL_TIMEOUT_SECONDS
+) -> ServedModel:
+    """The version ``ref`` points to now, in a new worker process (its own code); a call
+    longer than ``timeout_seconds`` fails and stops that process."""
     resolved = ref.resolve()
     version = str(resolved.version)
     alias = ref.alias  # the router's references are aliases
-    return ServedModel.in_worker(resolved.name, version, resolved.run_id, f"@{alias}")
+    return ServedModel.in_worker(
+        resolved.name, version, resolved.run_id, f"@{alias}", timeout_seconds
+    )
 
 
 def load_in_process(ref: RegisteredModelDataset) -> ServedModel:
@@ -45,7 +56,9 @@ def load_in_process(ref: RegisteredModelDataset) -> ServedModel:
     return ServedModel.in_process(ref.load())
 
 
-def load_in_process_if_sound(ref: RegisteredModelDataset) -> ServedModel:
+def load_in_process_if_sound(
+    ref: RegisteredModelDataset, timeout_seconds: float = MODEL_TIMEOUT_SECONDS
+) -> ServedModel:
     """In this process when that runs exactly the model's bundled code, else in a worker.
 
     For the first model a process loads: its bundle is then the only one on the path, and every
@@ -65,7 +78,9 @@ def load_in_process_if_sound(ref: RegisteredModelDataset) -> ServedModel:
             version,
             clashes,
         )
-        return ServedModel.in_worker(name, version, resolved.run_id, f"@{ref.alias}")
+        return ServedModel.in_worker(
+            name, version, resolved.run_id, f"@{ref.alias}", timeout_seconds
+        )
     scoring = ScoringModel(
         load_with_own_code(str(local)), name, version, resolved.run_id, f"@{ref.alias}"
     )
@@ -112,6 +127,10 @@ class ModelRouter:
             "challenger": RegisteredModelDataset(model_name=model_name, alias=challenger_alias),
         }
         self._refresh_lock = threading.Lock()
+        self._retiring: dict[int, tuple[threading.Timer, ServedModel]] = {}
+        self._retire_lock = threading.Lock()
+        # role -> (version that failed to load, failures so far, monotonic time of next try)
+        self._failed: dict[str, tuple[str, int, float]] = {}
         # no champion: no service
         self.champion: ServedModel = (load_first_champion or load)(self._refs["champion"])
         self.challenger: ServedModel | None = None
@@ -165,47 +184,104 @@ class ModelRouter:
             for role, model in (("champion", self.champion), ("challenger", self.challenger))
         }
 
-    def refresh(self) -> dict[str, str | None]:
+    def refresh(self, force: bool = False) -> dict[str, str | None]:
         """Load the versions the aliases point to now, if they moved (or their worker process
-        died); return the versions."""
+        died); return the versions. Each role is refreshed even if another fails; the first
+        failure is raised at the end. A version that failed to load is retried only after a
+        pause (doubling up to ``RETRY_SECONDS[1]``) unless ``force`` (``POST /admin/reload``)."""
+        errors: list[Exception] = []
         with self._refresh_lock:
             roles = ["champion"] + (
                 ["challenger"] if self.policy.canary_fraction or self.policy.shadow else []
             )
-            for role in roles:
-                current: ServedModel | None = getattr(self, role)
-                try:
-                    version = str(self._refs[role].resolve().version)
-                except DatasetError:
-                    if role == "challenger":
-                        self.challenger = None
-                        self._retire(current)
-                    else:
-                        logger.error("The champion alias is gone: keeping version %s.", current)
-                    continue
-                if current is None or current.version != version or not current.alive():
-                    loaded = self._load(self._refs[role])  # before the swap: no request waits
-                    setattr(self, role, loaded)
-                    self._retire(current)
-                    logger.warning(
-                        "%s is now version %s (was %s)",
-                        role,
-                        loaded.version,
-                        current.version if current else None,
-                    )
-            self._resolve_aliases()
+            try:
+                for role in roles:
+                    try:
+                        self._refresh_role(role, force)
+                    except Exception as exc:  # raised after the other roles
+                        errors.append(exc)
+            finally:
+                self._resolve_aliases()
+        if errors:
+            raise errors[0]
         return self.versions()
 
+    def _refresh_role(self, role: str, force: bool) -> None:
+        current: ServedModel | None = getattr(self, role)
+        try:
+            version = str(self._refs[role].resolve().version)
+        except DatasetError:
+            if role == "challenger":
+                self.challenger = None
+                self._retire(current)
+            else:
+                logger.error("The champion alias is gone: keeping version %s.", current)
+            return
+        if current is not None and current.version == version and current.alive():
+            return
+        loaded = self._loaded(version)
+        if loaded is None:
+            failed = self._failed.get(role)
+            if failed and failed[0] == version and time.monotonic() < failed[2] and not force:
+                return  # it failed to load a moment ago: wait before trying again
+            try:
+                loaded = self._load(self._refs[role])  # before the swap: no request waits
+            except Exception:
+                attempts = failed[1] + 1 if failed and failed[0] == version else 1
+                pause = min(RETRY_SECONDS[0] * 2 ** (attempts - 1), RETRY_SECONDS[1])
+                self._failed[role] = (version, attempts, time.monotonic() + pause)
+                logger.exception(
+                    "Could not load version %s as %s (attempt %d; next in %.0f s); serving %s.",
+                    version,
+                    role,
+                    attempts,
+                    pause,
+                    current.version if current else None,
+                )
+                raise
+        self._failed.pop(role, None)
+        setattr(self, role, loaded)
+        self._retire(current)
+        logger.warning(
+            "%s is now version %s (was %s)",
+            role,
+            loaded.version,
+            current.version if current else None,
+        )
+
+    def _loaded(self, version: str) -> ServedModel | None:
+        """The model of ``version`` already serving another role (alive), if any."""
+        for model in (self.champion, self.challenger):
+            if model is not None and model.version == version and model.alive():
+                return model
+        return None
+
     def _retire(self, model: ServedModel | None) -> None:
-        """Close a swapped-out model once requests that picked it before the swap are done."""
-        if model is not None and model not in (self.champion, self.challenger):
-            timer = threading.Timer(RETIRE_GRACE_SECONDS, model.close)
-            timer.daemon = True
-            timer.start()
+        """Close a swapped-out model once requests that picked it before the swap are done:
+        after a grace period (they may not have called it yet), and then once the calls in
+        flight on it have finished."""
+        if model is None or model in (self.champion, self.challenger):
+            return
+
+        def close() -> None:
+            with self._retire_lock:
+                self._retiring.pop(id(model), None)
+            model.close()
+
+        timer = threading.Timer(RETIRE_GRACE_SECONDS, close)
+        timer.daemon = True
+        with self._retire_lock:
+            self._retiring[id(model)] = (timer, model)
+        timer.start()
 
     def close(self) -> None:
-        """Stop every loaded model (their worker processes)."""
-        for model in {id(m): m for m in (self.champion, self.challenger) if m}.values():
+        """Stop every loaded model (their worker processes), retiring ones included."""
+        with self._retire_lock:
+            retiring, self._retiring = list(self._retiring.values()), {}
+        for timer, _ in retiring:
+            timer.cancel()
+        models = [m for m in (self.champion, self.challenger) if m] + [m for _, m in retiring]
+        for model in {id(m): m for m in models}.values():
             model.close()
 
 
@@ -223,7 +299,10 @@ class Poller:
             self._thread.start()
 
     def stop(self) -> None:
+        """Stop polling; returns once a refresh in progress has finished."""
         self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
     def _run(self) -> None:
         while not self._stop.wait(self._seconds):

@@ -339,6 +339,6 @@ def create_app(
         client = request.client.host if request.client else ""
         if client not in admin_hosts:
             raise BadRequest(403, "Reload is only accepted from the service's own host.")
-        return await run_in_threadpool(service.router.refresh)
+        return await run_in_threadpool(service.router.refresh, True)
 
     return app

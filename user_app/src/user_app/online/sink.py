@@ -119,6 +119,7 @@ class DecisionSink:
             "published_rows": 0,
             "failed_spools": 0,
             "failed_publishes": 0,
+            "failed_flushes": 0,
             "rejected_rows": 0,
             "refused_requests": 0,
             "shadow_dropped": 0,
@@ -188,7 +189,12 @@ class DecisionSink:
 
     def _run(self) -> None:
         while not self._stop.wait(self.policy.flush_seconds):
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # a bug, not an outage: keep flushing, keep the rows, say so
+                with self._lock:
+                    self.counts["failed_flushes"] += 1
+                logger.exception("Flushing the decision sink failed; its rows are kept.")
 
     def flush(self, publish_all: bool = False) -> int:
         """Spool what is in memory, then publish the datasets due for a roll (all of them with
@@ -204,8 +210,13 @@ class DecisionSink:
 
     def _to_spool(self) -> None:
         with self._lock:
-            batch, self._buffer, self._buffer_rows = self._buffer, [], 0
-            for kind, frame in self._frames(batch).items():
+            batch = list(self._buffer)
+        # outside the lock (requests keep recording); if this fails the batch stays buffered
+        frames = self._frames(batch)
+        with self._lock:
+            del self._buffer[: len(batch)]
+            self._buffer_rows -= sum(len(s.score) + 1 for s in batch)
+            for kind, frame in frames.items():
                 self._unspooled[kind].append(frame)
         for kind in KINDS:
             with self._lock:
@@ -215,8 +226,9 @@ class DecisionSink:
             frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
             try:
                 self._write_segment(kind, frame)
-            except OSError:
-                self.counts["failed_spools"] += 1
+            except Exception:  # a full or missing disk, or rows Arrow cannot write
+                with self._lock:
+                    self.counts["failed_spools"] += 1
                 logger.exception("Spooling %d %s rows failed; kept in memory.", len(frame), kind)
                 continue
             with self._lock:
@@ -319,11 +331,16 @@ class DecisionSink:
     def _publish(self, kind: str, roll: Path) -> int | None:
         """Save one roll whole; None if the save failed (the roll stays for a retry)."""
         files = self._segments(roll)  # in the order they were spooled
-        frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else None
-        if frame is not None and kind != "log":
-            # a client retry in another flush scored the transaction again: the latest decides
-            frame = frame.drop_duplicates("transaction_id", keep="last").reset_index(drop=True)
+        frame, spooled = None, 0
         try:
+            # the rows this roll counts for in the spool, before duplicates are dropped
+            spooled = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+            if files:
+                frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+            if frame is not None and kind != "log":
+                # a client retry in another flush scored the transaction again: the latest
+                # decides
+                frame = frame.drop_duplicates("transaction_id", keep="last").reset_index(drop=True)
             if frame is not None:
                 self._catalog.save(self._datasets[kind], frame)
         except DataValidationError:
@@ -332,7 +349,7 @@ class DecisionSink:
             rejected = roll.with_name(f"rejected-{roll.name}")
             os.replace(roll, rejected)
             with self._lock:
-                self._spooled_rows[kind] -= len(frame)
+                self._spooled_rows[kind] -= spooled
                 self.counts["rejected_rows"] += len(frame)
             logger.exception(
                 "%d %s rows break their contract; they are kept in %s, not published.",
@@ -342,11 +359,12 @@ class DecisionSink:
             )
             return 0
         except Exception:
-            self.counts["failed_publishes"] += 1
+            with self._lock:
+                self.counts["failed_publishes"] += 1
             logger.exception(
                 "Publishing %d %s rows failed; they stay in the spool (%s) and are retried at "
                 "the next flush.",
-                len(frame),
+                spooled,
                 self._datasets[kind],
                 roll,
             )
@@ -356,7 +374,7 @@ class DecisionSink:
         shutil.rmtree(done, ignore_errors=True)
         rows = 0 if frame is None else len(frame)
         with self._lock:
-            self._spooled_rows[kind] -= rows
+            self._spooled_rows[kind] -= spooled
             self.counts["published_rows"] += rows
         return rows
 
