@@ -19,7 +19,7 @@ def test_each_app_has_the_shared_logging_config(app):
 def test_the_logging_config_is_quiet_and_plain():
     config = yaml.safe_load((ROOT / "conf" / "logging.yml").read_text())
     assert config["loggers"]["kedro"]["level"] == "WARNING"
-    for app in ["etl_app", "ml_app", "user_app", "shared_schemas"]:
+    for app in ["etl_app", "ml_app", "user_app", "shared_runtime"]:
         assert config["loggers"][app]["level"] == "INFO"
     handlers = config["handlers"].values()
     assert all(h["class"] == "logging.StreamHandler" for h in handlers)  # no rich, no log files
