@@ -136,15 +136,21 @@ def test_the_gate_scores_a_version_whose_bundled_code_differs_from_the_checkout(
     assert verdict.champion_pr_auc != verdict.challenger_pr_auc  # two different models scored
 
 
+def unregistered_version(version: str, store, **options) -> ModelProcess:
+    """A scoring process for a ``fraud-detector`` version that no run logged."""
+    return ModelProcess(
+        model_uri=f"models:/fraud-detector/{version}",
+        name="fraud-detector",
+        version=version,
+        run_id="none",
+        tracking_uri=f"sqlite:///{store}",
+        **options,
+    )
+
+
 def test_a_model_that_cannot_score_is_named_in_the_error(store):
     root, _, _ = store
-    model = ModelProcess(
-        model_uri="models:/fraud-detector/99",
-        name="fraud-detector",
-        version="99",
-        run_id="none",
-        tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
-    )
+    model = unregistered_version("99", root / "mlflow.db")
     with pytest.raises(RuntimeError, match=r"fraud-detector version 99 .* in its own process"):
         model.predict(pd.DataFrame({"transaction_id": [1]}))
 
@@ -155,15 +161,7 @@ def test_a_hung_model_is_killed_after_its_timeout_and_named(tmp_path):
     hung = tmp_path / "hung-python"
     hung.write_text("#!/bin/sh\nexec sleep 60\n")
     hung.chmod(0o755)
-    model = ModelProcess(
-        model_uri="models:/fraud-detector/7",
-        name="fraud-detector",
-        version="7",
-        run_id="none",
-        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-        python=str(hung),
-        timeout=1,
-    )
+    model = unregistered_version("7", tmp_path / "mlflow.db", python=str(hung), timeout=1)
     started = time.perf_counter()
     with pytest.raises(RuntimeError, match=r"fraud-detector version 7 .* within 1 s"):
         model.predict(pd.DataFrame({"transaction_id": [1]}))
@@ -188,26 +186,20 @@ def test_a_model_whose_alias_moved_after_the_registry_snapshot_is_refused():
     """The gate records and promotes the registry snapshot's versions: a model loaded for
     another version (the alias moved in between) must not be judged in their place."""
     from ml_app.pipelines.monitoring.nodes import reference_scores
-    from ml_app.pipelines.promotion.nodes import evaluate_challenger, evaluate_champion
+    from ml_app.pipelines.promotion.nodes import evaluate_role
 
     registry = {
         "model_name": "fraud-detector",
         "champion": {"version": "1"},
         "challenger": {"version": "2"},
     }
-    moved = ModelProcess(
-        model_uri="models:/fraud-detector/3",
-        name="fraud-detector",
-        version="3",
-        run_id="none",
-        tracking_uri="sqlite:///unused.db",
-    )
+    moved = unregistered_version("3", "unused.db")
     rows = pd.DataFrame({"transaction_id": [1], "is_fraud": [False]})
     message = r"challenger alias .* snapshot says version 2, the model loaded .* version 3"
     with pytest.raises(ValueError, match=message):
-        evaluate_challenger(moved, registry, rows, {}, {})
+        evaluate_role("challenger", moved, registry, rows, {}, {})
     with pytest.raises(ValueError, match=r"champion alias .* version 1, .* version 3"):
-        evaluate_champion(moved, registry, rows, {}, {})
+        evaluate_role("champion", moved, registry, rows, {}, {})
     with pytest.raises(ValueError, match=r"champion alias .* version 1, .* version 3"):
         reference_scores(moved, registry, rows)
     check_scored_version(moved, {**registry, "challenger": {"version": 3}}, "challenger")

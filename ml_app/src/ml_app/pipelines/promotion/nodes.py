@@ -88,28 +88,18 @@ def evaluate_candidate(
     return metrics
 
 
-def evaluate_champion(
+def evaluate_role(
+    role: str,
     model: Any,
     registry: dict[str, Any],
     window_rows: pd.DataFrame,
     costs: dict[str, float],
     params: dict[str, Any],
 ) -> dict[str, float]:
-    """:func:`evaluate_candidate` of the champion, once it is the registry snapshot's version."""
-    check_scored_version(model, registry, "champion")
-    return evaluate_candidate(model, window_rows, costs, params)
-
-
-def evaluate_challenger(
-    model: Any,
-    registry: dict[str, Any],
-    window_rows: pd.DataFrame,
-    costs: dict[str, float],
-    params: dict[str, Any],
-) -> dict[str, float]:
-    """:func:`evaluate_candidate` of the challenger, once it is the registry snapshot's version
-    (the one :func:`decide_promotion` records and promotes)."""
-    check_scored_version(model, registry, "challenger")
+    """:func:`evaluate_candidate` of the model holding ``role`` (champion or challenger), once it
+    is the registry snapshot's version (the one :func:`decide_promotion` records and promotes).
+    The pipeline binds ``role`` per node."""
+    check_scored_version(model, registry, role)
     return evaluate_candidate(model, window_rows, costs, params)
 
 

@@ -1,5 +1,7 @@
 """promotion: evaluate @challenger against @champion and move the alias when it is better."""
 
+from functools import partial
+
 from kedro.pipeline import Pipeline, node, pipeline
 
 from ml_app.pipelines.promotion import nodes
@@ -20,29 +22,20 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="promotion_rows",
                 name="select_labelled_window",
             ),
-            node(
-                nodes.evaluate_champion,
-                inputs=[
-                    "champion_model",
-                    "model_registry",
-                    "promotion_rows",
-                    "decision_costs",
-                    "params:promotion",
-                ],
-                outputs="champion_window_metrics",
-                name="evaluate_champion",
-            ),
-            node(
-                nodes.evaluate_challenger,
-                inputs=[
-                    "challenger_model",
-                    "model_registry",
-                    "promotion_rows",
-                    "decision_costs",
-                    "params:promotion",
-                ],
-                outputs="challenger_window_metrics",
-                name="evaluate_challenger",
+            *(
+                node(
+                    partial(nodes.evaluate_role, role),
+                    inputs=[
+                        f"{role}_model",
+                        "model_registry",
+                        "promotion_rows",
+                        "decision_costs",
+                        "params:promotion",
+                    ],
+                    outputs=f"{role}_window_metrics",
+                    name=f"evaluate_{role}",
+                )
+                for role in ("champion", "challenger")
             ),
             node(
                 nodes.decide_promotion,
