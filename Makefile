@@ -186,8 +186,8 @@ run-online: install ## Replay a window against `make serve` through the resilien
 	$(call kedro,user_app) run --pipelines online_scoring $(if $(online_params),--params $(online_params))
 
 .PHONY: demo
-demo: install ## The whole loop: simulate -> etl -> train -> promote -> score -> monitor
-	cd $(ROOT) && .venv/bin/python -m tooling.loop.demo
+demo: install ## The whole loop: simulate -> etl -> train -> promote -> score -> monitor (STACK=servers: on real servers)
+	cd $(ROOT) && .venv/bin/python -m tooling.loop.demo $(if $(STACK),--stack $(STACK))
 
 .PHONY: simulate-months
 simulate-months: install ## Months of operation with drift: score, monitor, retrain, promote

@@ -25,9 +25,10 @@ def settings(root: Path) -> dict:
     return shared_settings(root, isolated_env(root))
 
 
-def published(root: Path, app: str, name: str):
-    """What ``app`` published as ``name`` in the world at ``root``, read where its catalog says."""
-    return exchange_dataset(root, app, name, isolated_env(root)).load()
+def published(root: Path, app: str, name: str, env: dict[str, str] | None = None):
+    """What ``app`` published as ``name`` in the world at ``root``, read where its catalog says
+    (with the apps' environment ``env``, default: the embedded one)."""
+    return exchange_dataset(root, app, name, env or isolated_env(root)).load()
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,7 @@ def test_nothing_was_written_outside_the_temporary_root(loop):
 @pytest.mark.slow
 def test_the_demo_summary_reads_what_the_loop_published(loop):
     root, _ = loop
-    summary = summarise(root, 1.0, isolated_env(root), source_db=root / "source_system.db")
+    summary = summarise(root, 1.0, isolated_env(root))
     shared = settings(root)
     assert summary["registry"]["name"] == shared["registered_model_name"]
     assert summary["exchange_root"] == shared["exchange_root"] == str(root / "data/exchange")

@@ -103,4 +103,10 @@ def exchange_dataset(
 ) -> ExchangeParquetDataset:
     """The exchange dataset ``name`` as ``app``'s catalog declares it (location, partitioning)."""
     entry = catalog_entry(root, app, name, env)
-    return ExchangeParquetDataset(filepath=entry["filepath"], partition_by=entry["partition_by"])
+    # the apps read their S3 settings from their environment; this process reads them from `env`
+    storage = {k: v for k, v in (env or {}).items() if k.startswith("AWS_")}
+    return ExchangeParquetDataset(
+        filepath=entry["filepath"],
+        partition_by=entry["partition_by"],
+        credentials=storage if entry["filepath"].startswith("s3://") else None,
+    )

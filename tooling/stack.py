@@ -12,6 +12,14 @@ variable                        meaning
 ``MLFLOW_TRACKING_URI``         the tracking server and registry (ml_app, user_app): ``http://...``
 ``FRAUD_MLFLOW_ARTIFACT_ROOT``  ``mlflow-artifacts:``: experiments store artifacts through the
                                 server, which writes them to ``s3://mlflow-artifacts``
+``FRAUD_EXCHANGE_ROOT``         the exchange (all apps): ``s3://exchange``, one Delta table per
+                                dataset
+``AWS_ENDPOINT_URL``            the S3 endpoint (Delta and boto3 read it); on AWS itself, leave it
+                                unset
+``AWS_ALLOW_HTTP``              ``true``: the local endpoint speaks plain HTTP (not on AWS)
+``AWS_CONDITIONAL_PUT``         ``etag``: Delta commits with conditional puts, so concurrent
+                                writers cannot overwrite each other's commit
+``AWS_ACCESS_KEY_ID`` ...       the credentials, as for any AWS client (:data:`S3_CREDENTIALS`)
 ==============================  ===============================================================
 """
 
@@ -31,6 +39,7 @@ from tooling.processes import Server, free_port
 from shared_runtime.testing import throwaway_postgres
 
 ARTIFACT_BUCKET = "mlflow-artifacts"
+EXCHANGE_BUCKET = "exchange"
 # moto accepts any credentials; the names are what boto3 and MLflow read
 S3_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "stack-access-key",
@@ -53,6 +62,11 @@ class Stack:
             "ETL_SOURCE_DB_URL": f"{self.postgres}/source_system",
             "MLFLOW_TRACKING_URI": self.tracking_uri,
             "FRAUD_MLFLOW_ARTIFACT_ROOT": "mlflow-artifacts:",
+            "FRAUD_EXCHANGE_ROOT": f"s3://{EXCHANGE_BUCKET}",
+            "AWS_ENDPOINT_URL": self.s3_endpoint,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_CONDITIONAL_PUT": "etag",
+            **S3_CREDENTIALS,
         }
 
 
@@ -82,9 +96,9 @@ def servers(folder: Path | None = None) -> Iterator[Stack]:
         )
         import boto3  # noqa: PLC0415 (only the stack needs it)
 
-        boto3.client("s3", endpoint_url=s3, **_boto_credentials()).create_bucket(
-            Bucket=ARTIFACT_BUCKET
-        )
+        client = boto3.client("s3", endpoint_url=s3, **_boto_credentials())
+        for bucket in (ARTIFACT_BUCKET, EXCHANGE_BUCKET):
+            client.create_bucket(Bucket=bucket)
         mlflow_port = free_port()
         tracking = f"http://127.0.0.1:{mlflow_port}"
         stack.enter_context(

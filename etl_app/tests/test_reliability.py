@@ -3,7 +3,6 @@ or refused for too many bad rows, on a small world."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -11,7 +10,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
 from shared_runtime.exchange import ExchangeParquetDataset
@@ -57,29 +55,28 @@ def published(tmp_path_factory):
 def test_a_run_killed_mid_publish_leaves_the_previous_data_and_a_rerun_completes(published):
     project, before = published
     folder = project.parent / "data/exchange/instances"
-    for _attempt in range(5):  # kill as soon as the first temporary file appears
+    table = instances(project.parent)
+    version = table.version()
+    written = set(folder.rglob("*.parquet"))
+    for _attempt in range(5):  # kill as soon as the new window's first file appears
         proc = start_run(project, WINDOW)
-        while proc.poll() is None and not any(folder.glob("*/.tmp-*")):
+        while proc.poll() is None and not set(folder.rglob("*.parquet")) - written:
             time.sleep(0.001)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
             break
+        written = set(folder.rglob("*.parquet"))
     else:
         pytest.fail("never caught a run while it was writing")
     assert proc.returncode == -9
     sys.stdout.write(f"\nkilled mid-publish (attempt {_attempt + 1}); {len(before)} rows kept\n")
-    # readers see only complete files: every visible file is readable, content unchanged
-    for path in instances(project.parent)._files():
-        pq.read_table(path)
+    assert set(folder.rglob("*.parquet")) - written  # the killed run's files are on disk...
+    assert table.version() == version  # ...in no commit, so readers see the previous window
     pd.testing.assert_frame_equal(snapshot(project.parent), before)
-    leftovers = list(folder.glob("*/.tmp-*"))
-    assert leftovers  # the killed run's temporary file, invisible to readers
-    for path in leftovers:  # ... as if the kill had happened two hours ago
-        os.utime(path, (time.time() - 7200, time.time() - 7200))
     kedro_run(project, "etl_instances", WINDOW)
+    assert table.version() == version + 1
     pd.testing.assert_frame_equal(snapshot(project.parent), before)
-    assert not list(folder.glob("*/.tmp-*"))  # swept by the next publish
 
 
 def test_two_concurrent_runs_of_the_same_window_do_not_corrupt_it(published):
@@ -87,7 +84,7 @@ def test_two_concurrent_runs_of_the_same_window_do_not_corrupt_it(published):
     runs = [start_run(project, WINDOW) for _ in range(2)]
     errors = [run.communicate()[1][-3000:] for run in runs]
     codes = [run.returncode for run in runs]
-    assert codes == [0, 0], errors  # both complete: publishing is atomic per day
+    assert codes == [0, 0], errors  # both complete: each publish is one Delta commit
     published_now = snapshot(project.parent)
     assert published_now["transaction_id"].is_unique
     pd.testing.assert_frame_equal(published_now, before)

@@ -67,28 +67,37 @@ def test_the_model_card_counts_the_validation_rows_and_requirements_pin_cloudpic
     assert f"cloudpickle=={installed('cloudpickle')}" in Path(requirements).read_text().split()
 
 
-def test_a_partition_of_text_amounts_stops_training_and_registers_nothing(trained):
-    """A tampered exchange file (amount written as text) is refused by name before training."""
+def test_a_table_of_text_amounts_stops_training_and_registers_nothing(trained):
+    """A foreign writer replaces the instances table with text amounts: it is refused by name
+    before training; restoring the previous table version (Delta time travel) mends it."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
+    from deltalake import CommitProperties, DeltaTable, write_deltalake
+
+    from shared_runtime.exchange import META_CONTRACT
+    from shared_schemas.versioning import CONTRACT_VERSION
 
     root, project, _, client = trained
     before = len(client.search_model_versions("name = 'fraud-detector'"))
-    victim = sorted((root / "data/exchange/instances").glob("day=2025-03-1*/part-0.parquet"))[0]
-    original = victim.read_bytes()
-    table = pq.read_table(victim)
+    path = str(root / "data/exchange/instances")
+    good = DeltaTable(path).version()
+    table = DeltaTable(path).to_pyarrow_table()
     column = table.schema.get_field_index("amount")
-    tampered = table.set_column(column, "amount", table["amount"].cast(pa.string()))
-    pq.write_table(tampered.replace_schema_metadata(table.schema.metadata), victim)
+    write_deltalake(
+        path,
+        table.set_column(column, "amount", table["amount"].cast(pa.string())),
+        mode="overwrite",
+        schema_mode="overwrite",
+        partition_by=["day"],
+        commit_properties=CommitProperties(custom_metadata={META_CONTRACT: CONTRACT_VERSION}),
+    )
     try:
         with pytest.raises(AssertionError) as failed:
             kedro_run(project, "training", PARAMS)
     finally:
-        victim.write_bytes(original)
+        DeltaTable(path).restore(good)
     message = str(failed.value)
-    assert f"{victim.parent.name}/part-0.parquet: column 'amount' is string, expected float64" in (
-        message
-    )
+    assert f"table version {good + 1}) does not have the physical schema" in message
+    assert "column 'amount' is string, expected float64" in message
     assert "TransactionInstance contract, so nothing was loaded" in message
     assert len(client.search_model_versions("name = 'fraud-detector'")) == before
 
@@ -156,6 +165,7 @@ def test_the_run_records_its_inputs_description_and_opens_on_training_runs(train
     used = inputs["instances"]
     tags = {t.key: t.value for t in used.tags}
     assert tags["contract_version"] and tags["exchange_location"].endswith("instances")
+    assert tags["table_version"] == "0"  # the version it read: Delta time travel reads it back
     assert used.dataset.source and used.dataset.digest
     assert tags["rows"] == str(len(instances))
     assert run.data.tags["mlflow.note.content"].startswith("# Model card: fraud detector")

@@ -1,13 +1,18 @@
-"""The exchange dataset: partitions, idempotent overwrite, atomic publish, version stamps."""
+"""The exchange dataset: a Delta table per dataset, partitioned by day; a window published in one
+commit; idempotent overwrite and append; contract-version stamps; physical schema checks."""
 
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 from importlib.metadata import version
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from kedro.io import DataCatalog
 from kedro.io.core import DatasetError
 from kedro.validation import DataValidationError
@@ -31,9 +36,12 @@ def test_round_trip_partitioned_by_day(tmp_path, instances):
     ds.save(instances)
     assert ds.partitions() == ["2025-06-03"]
     pd.testing.assert_frame_equal(ds.load(), instances, check_dtype=False)
-    (stamp,) = ds.file_metadata()
+    assert ds.loaded_version == ds.version() == 0
+    (stamp,) = ds.commits()
     assert stamp["contract_version"] == CONTRACT_VERSION
     assert stamp["producer"] == f"shared-schemas=={CONTRACT_VERSION}"
+    assert stamp["days"] == "2025-06-03" and stamp["rows"] == 2
+    assert (tmp_path / "instances" / "_delta_log").is_dir()
 
 
 def test_rerunning_a_window_replaces_it_and_nothing_else(tmp_path, instances):
@@ -48,6 +56,17 @@ def test_rerunning_a_window_replaces_it_and_nothing_else(tmp_path, instances):
     assert sorted(loaded["transaction_id"]) == [5, 6, 1001, 1002]
     newest = dataset(tmp_path / "x", last_partitions=1).load()
     assert sorted(newest["transaction_id"]) == [5, 6]
+    assert ds.version() == 2  # one commit per publish
+
+
+def test_an_older_table_version_is_read_back_as_it_was(tmp_path, instances):
+    ds = dataset(tmp_path / "x")
+    ds.save(instances)
+    ds.save(instances.assign(amount=1.0))
+    assert (dataset(tmp_path / "x").load()["amount"] == 1.0).all()
+    then = dataset(tmp_path / "x", table_version=0)
+    pd.testing.assert_frame_equal(then.load(), instances, check_dtype=False)
+    assert then.loaded_version == 0
 
 
 def test_append_mode_keeps_every_save_and_a_retried_save_once(tmp_path, instances):
@@ -57,74 +76,94 @@ def test_append_mode_keeps_every_save_and_a_retried_save_once(tmp_path, instance
     assert len(ds.load()) == 4
     ds.save(instances)  # the same rows again: a retry after a failure, not new rows
     assert sorted(ds.load()["transaction_id"]) == [5, 6, 1001, 1002]
-    assert len(list((tmp_path / "log").glob("day=*/*.parquet"))) == 2
+    assert ds.version() == 1
 
 
-def test_appended_files_load_in_the_order_of_their_times(tmp_path, instances):
+def test_appended_rows_load_in_the_order_of_their_days_then_saves(tmp_path, instances):
     ds = dataset(tmp_path / "log", mode="append")
     one = instances.head(1)
-    for hours in (5, 1, 3):  # saved out of order
-        ds.save(one.assign(event_time=pd.Timestamp("2025-06-03") + pd.Timedelta(hours=hours)))
-    assert ds.load()["event_time"].dt.hour.tolist() == [1, 3, 5]
+    for days in (5, 1, 3):  # saved out of order
+        ds.save(one.assign(event_time=pd.Timestamp("2025-06-03") + pd.Timedelta(days=days)))
+    assert ds.load()["event_time"].dt.day.tolist() == [4, 6, 8]
 
 
-def test_crash_mid_save_leaves_previous_data_and_no_partial_file(tmp_path, instances, monkeypatch):
+PUBLISH = """
+import sys, pandas as pd
+from shared_runtime.exchange import ExchangeParquetDataset
+days = pd.date_range("2025-06-01", periods=60, freq="D").repeat(20_000)
+frame = pd.DataFrame({"event_time": days, "amount": 2.0, "note": "new" * 40})
+ExchangeParquetDataset(filepath=sys.argv[1], partition_by="event_time").save(frame)
+"""
+
+
+def test_a_publish_killed_midway_leaves_the_previous_window_whole(tmp_path):
+    """SIGKILL while the new window's files are being written: readers still see the previous
+    window, whole, at the same table version; the next publish succeeds."""
     ds = dataset(tmp_path / "x")
-    ds.save(instances)
-    two_days = pd.concat(
-        [instances, instances.assign(event_time=instances["event_time"] + pd.Timedelta(days=1))]
+    days = pd.date_range("2025-06-01", periods=60, freq="D").repeat(3)
+    old = pd.DataFrame({"event_time": days, "amount": 1.0, "note": "old"})
+    ds.save(old)
+    script = tmp_path / "publish.py"
+    script.write_text(textwrap.dedent(PUBLISH))
+    writer = subprocess.Popen([sys.executable, str(script), str(tmp_path / "x")])
+    deadline = time.monotonic() + 120
+    before = set((tmp_path / "x").rglob("*.parquet"))
+    while len(set((tmp_path / "x").rglob("*.parquet")) - before) < 3:
+        assert writer.poll() is None, "the publish ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert set((tmp_path / "x").rglob("*.parquet")) - before  # new files were on disk...
+    assert ds.version() == 0  # ...but in no commit
+    pd.testing.assert_frame_equal(ds.load(), old, check_dtype=False)
+    subprocess.run([sys.executable, str(script), str(tmp_path / "x")], check=True)
+    assert set(ds.load()["note"]) == {"new" * 40}
+
+
+def foreign_write(path, frame: pd.DataFrame, contract: str | None = CONTRACT_VERSION, **kw):
+    """A table written by another writer than the dataset (a tampered or foreign producer)."""
+    table = pa.Table.from_pandas(frame.assign(day="2025-06-03"), preserve_index=False)
+    write_deltalake(
+        str(path),
+        table,
+        partition_by=["day"],
+        commit_properties=CommitProperties(
+            custom_metadata={META_CONTRACT: contract} if contract else {}
+        ),
+        **kw,
     )
-    calls = {"n": 0}
-    real_write = pq.write_table
-
-    def write_then_crash(table, where, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            where.write(b"PAR1 half a file")
-            raise OSError("disk full")
-        return real_write(table, where, **kwargs)
-
-    monkeypatch.setattr(pq, "write_table", write_then_crash)
-    with pytest.raises(DatasetError, match="disk full"):
-        ds.save(two_days.assign(amount=1.0))
-    monkeypatch.undo()
-    files = sorted(p.name for p in (tmp_path / "x").rglob("*") if p.is_file())
-    assert files == ["part-0.parquet"]  # no temporary or partial file left behind
-    pd.testing.assert_frame_equal(ds.load(), instances, check_dtype=False)  # old data intact
 
 
 def test_readers_refuse_incompatible_contract_versions(tmp_path, instances):
-    folder = tmp_path / "x" / "day=2025-06-03"
-    folder.mkdir(parents=True)
-    table = pa.Table.from_pandas(instances, preserve_index=False)
-    pq.write_table(
-        table.replace_schema_metadata({META_CONTRACT: b"99.0.0"}), folder / "part-0.parquet"
-    )
-    with pytest.raises(DatasetError, match=r"written with contract 99\.0\.0") as info:
+    dataset(tmp_path / "x").save(instances)
+    foreign_write(tmp_path / "x", instances.head(1), contract="99.0.0", mode="append")
+    with pytest.raises(DatasetError, match=r"commit 1 was written with contract 99\.0\.0") as info:
         dataset(tmp_path / "x").load()
     assert isinstance(info.value.__cause__, IncompatibleContractError)
 
 
-def test_files_carry_the_contract_version_not_the_runtime_version(tmp_path, instances):
+def test_a_commit_without_a_contract_version_is_refused(tmp_path, instances):
+    foreign_write(tmp_path / "x", instances, contract=None)
+    with pytest.raises(DatasetError, match="carries no contract version"):
+        dataset(tmp_path / "x").load()
+
+
+def test_a_whole_overwrite_ends_what_readers_check(tmp_path, instances):
+    """Only commits whose rows the table still holds are checked: an old incompatible write
+    that a full overwrite replaced no longer matters."""
+    foreign_write(tmp_path / "x", instances, contract="99.0.0")
+    foreign_write(tmp_path / "x", instances, mode="overwrite")
+    pd.testing.assert_frame_equal(dataset(tmp_path / "x").load(), instances, check_dtype=False)
+
+
+def test_commits_carry_the_contract_version_not_the_runtime_version(tmp_path, instances):
     """shared-runtime releases for its own reasons: a stamp is the contracts package's version."""
     assert version("shared-schemas") == CONTRACT_VERSION
     ds = dataset(tmp_path / "x", producer="etl-app")
     ds.save(instances)
-    (stamp,) = ds.file_metadata()
+    (stamp,) = ds.commits()
     assert stamp["contract_version"] == version("shared-schemas")
-
-
-def test_data_published_before_the_runtime_split_is_still_read(tmp_path, instances):
-    """Moving the runtime out of shared-schemas (contract 0.1.4) changed no contract: files
-    stamped 0.1.4 by the old layout stay readable. A contract release that breaks them is a
-    deliberate 0.x minor bump, which must update this test."""
-    folder = tmp_path / "x" / "day=2025-06-03"
-    folder.mkdir(parents=True)
-    table = pa.Table.from_pandas(instances, preserve_index=False)
-    pq.write_table(
-        table.replace_schema_metadata({META_CONTRACT: b"0.1.4"}), folder / "part-0.parquet"
-    )
-    pd.testing.assert_frame_equal(dataset(tmp_path / "x").load(), instances, check_dtype=False)
 
 
 def test_loading_nothing_says_what_to_run(tmp_path):
@@ -178,20 +217,6 @@ def test_quarantine_keeps_one_file_per_save_even_at_the_same_instant(tmp_path, i
     assert len(first.load()) == 2  # the newest
 
 
-# --- physical schema: what a reader refuses before it concatenates anything ----------------------
-def checked(path, **kwargs) -> ExchangeParquetDataset:
-    return dataset(path, contract="shared_schemas.etl_to_ml.TransactionInstance", **kwargs)
-
-
-def plant(root, day: str, frame: pd.DataFrame) -> None:
-    """A partition file written by hand (a tampered or foreign producer), stamped as ours."""
-    folder = root / f"day={day}"
-    folder.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    meta = {**(table.schema.metadata or {}), META_CONTRACT: CONTRACT_VERSION.encode()}
-    pq.write_table(table.replace_schema_metadata(meta), folder / "part-0.parquet")
-
-
 def two_days(instances) -> pd.DataFrame:
     later = instances.assign(
         transaction_id=[5, 6], event_time=instances["event_time"] + pd.Timedelta(days=1)
@@ -199,27 +224,25 @@ def two_days(instances) -> pd.DataFrame:
     return pd.concat([instances, later], ignore_index=True)
 
 
-def test_a_partition_of_text_amounts_is_refused_by_name(tmp_path, instances):
+# --- physical schema: what a reader refuses before it returns anything ---------------------------
+def checked(path, **kwargs) -> ExchangeParquetDataset:
+    return dataset(path, contract="shared_schemas.etl_to_ml.TransactionInstance", **kwargs)
+
+
+def test_a_window_of_text_amounts_is_refused_on_write_and_the_table_kept(tmp_path, instances):
     ds = checked(tmp_path / "x")
-    ds.save(two_days(instances))
-    tampered = instances.assign(amount=instances["amount"].astype(str))
-    plant(tmp_path / "x", "2025-06-04", tampered)
-    # pyarrow alone casts the text to numbers, taking the first file's schema
-    assert pd.read_parquet(tmp_path / "x")["amount"].notna().all()
-    with pytest.raises(ExchangeSchemaError) as info:
-        ds.load()
-    message = str(info.value)
-    assert "1 of 2 file(s)" in message and "TransactionInstance contract" in message
-    assert "day=2025-06-04/part-0.parquet: column 'amount' is string, expected float64" in message
-    assert "nothing was loaded" in message
+    ds.save(instances)
+    tampered = instances.assign(amount=["twelve", "ten"])
+    with pytest.raises(Exception, match=r"(?i)cast"):
+        foreign_write(tmp_path / "x", tampered, mode="append")
+    assert ds.version() == 0
+    pd.testing.assert_frame_equal(ds.load(), instances, check_dtype=False)
 
 
 def test_a_missing_column_is_reported_as_missing_not_as_nulls(tmp_path, instances):
-    ds = checked(tmp_path / "x")
-    ds.save(instances)
-    plant(tmp_path / "x", "2025-06-04", instances.drop(columns="amount"))
-    with pytest.raises(ExchangeSchemaError, match=r"day=2025-06-04/part-0.parquet: missing column"):
-        ds.load()
+    foreign_write(tmp_path / "x", instances.drop(columns="amount"))
+    with pytest.raises(ExchangeSchemaError, match=r"missing column\(s\): amount"):
+        checked(tmp_path / "x").load()
 
 
 @pytest.mark.parametrize(
@@ -227,7 +250,7 @@ def test_a_missing_column_is_reported_as_missing_not_as_nulls(tmp_path, instance
     [
         (
             lambda f: f.assign(event_time=f["event_time"].dt.tz_localize("Europe/Paris")),
-            "column 'event_time' is timestamp[us, tz=Europe/Paris], expected timestamp (naive UTC)",
+            "column 'event_time' is timestamp[us, tz=UTC], expected timestamp (naive UTC)",
         ),
         (lambda f: f.assign(card_id=[None, 7.0]), "column 'card_id' is double, expected int64"),
         (
@@ -243,55 +266,43 @@ def test_a_missing_column_is_reported_as_missing_not_as_nulls(tmp_path, instance
     ids=["tz-aware", "float ids", "nulls", "int as bool", "extra column"],
 )
 def test_every_physical_mismatch_is_named(tmp_path, instances, change, expected):
-    plant(tmp_path / "x", "2025-06-03", change(instances))
+    foreign_write(tmp_path / "x", change(instances))
     with pytest.raises(ExchangeSchemaError) as info:
         checked(tmp_path / "x").load()
-    assert expected in str(info.value)
+    message = str(info.value)
+    assert expected in message
+    assert "TransactionInstance contract" in message and "nothing was loaded" in message
+    assert "table version 0" in message
 
 
 def test_lossless_widenings_are_still_read(tmp_path, instances):
-    """Another engine's writer (int32 counts, float32 amounts, ms timestamps) reads as ours."""
-    table = pa.Table.from_pandas(instances, preserve_index=False)
-    widened = table.cast(
-        pa.schema(
-            [
-                pa.field(
-                    f.name,
-                    pa.int32()
-                    if f.name == "tx_count_1h"
-                    else pa.timestamp("ms")
-                    if f.name == "event_time"
-                    else pa.string()
-                    if pa.types.is_large_string(f.type)
-                    else f.type,
-                )
-                for f in table.schema
-            ]
-        )
-    )
-    folder = tmp_path / "x" / "day=2025-06-03"
-    folder.mkdir(parents=True)
-    meta = {META_CONTRACT: CONTRACT_VERSION.encode()}
-    pq.write_table(widened.replace_schema_metadata(meta), folder / "part-0.parquet")
-    loaded = checked(tmp_path / "x").load()
+    """Another engine's writer (int32 counts, float32 amounts, small unsigned) reads as ours."""
+    ds = checked(tmp_path / "x")
+    ds.save(instances.assign(tx_count_1h=instances["tx_count_1h"].astype("uint8")))
+    loaded = ds.load()
     assert str(loaded["tx_count_1h"].dtype) == "int64"
     TransactionInstance.validate(loaded)
+    foreign_write(
+        tmp_path / "y", instances.assign(tx_count_1h=instances["tx_count_1h"].astype("int32"))
+    )
+    TransactionInstance.validate(checked(tmp_path / "y").load())
 
 
-def test_the_exchange_reads_with_plain_pandas_and_pyarrow(tmp_path, instances):
+def test_the_exchange_reads_with_any_delta_reader(tmp_path, instances):
     ds = checked(tmp_path / "x")
     ds.save(two_days(instances))
-    plain = pd.read_parquet(tmp_path / "x")  # the one-liner in docs/architecture.md
+    ds.save(instances.assign(amount=3.0))  # replaces one day: its old file stays until vacuumed
+    plain = DeltaTable(str(tmp_path / "x")).to_pandas()  # the one-liner in docs/architecture.md
     assert sorted(plain["transaction_id"]) == [5, 6, 1001, 1002]
-    assert sorted(plain["day"].astype(str).unique()) == ["2025-06-03", "2025-06-04"]
+    assert sorted(plain["day"].unique()) == ["2025-06-03", "2025-06-04"]
     assert str(plain["event_time"].dtype).startswith("datetime64")
 
 
-def test_the_old_layout_is_named_instead_of_reported_empty(tmp_path, instances):
-    folder = tmp_path / "x" / "event_time=2025-06-03"
+def test_the_pre_delta_layout_is_named_instead_of_reported_empty(tmp_path, instances):
+    folder = tmp_path / "x" / "day=2025-06-03"
     folder.mkdir(parents=True)
     instances.to_parquet(folder / "part-0.parquet")
-    with pytest.raises(DatasetError, match="old layout 'event_time=YYYY-MM-DD'"):
+    with pytest.raises(DatasetError, match="Parquet files without a Delta log"):
         checked(tmp_path / "x").load()
 
 
@@ -300,20 +311,21 @@ def age(path, hours: float) -> None:
     os.utime(path, (past, past))
 
 
-def test_the_next_publish_sweeps_temp_files_of_dead_runs_only(tmp_path, instances):
-    ds = checked(tmp_path / "x")
-    ds.save(instances)
-    folder = tmp_path / "x" / "day=2025-06-03"
-    dead, writing = folder / ".tmp-dead.parquet", folder / ".tmp-writing.parquet"
+def test_the_next_quarantine_save_sweeps_temp_files_of_dead_runs_only(tmp_path, instances):
+    quarantine = QuarantineDataset(filepath=str(tmp_path / "q"))
+    quarantine.save(instances)
+    dead, writing = tmp_path / "q" / ".tmp-dead.parquet", tmp_path / "q" / ".tmp-writing.parquet"
     dead.write_bytes(b"x" * 1000)
     writing.write_bytes(b"x" * 1000)
     age(dead, 2)  # a run killed two hours ago; `writing` belongs to a run still at work
-    ds.save(instances)
+    quarantine.save(instances)
     assert not dead.exists() and writing.exists()
-    quarantine = QuarantineDataset(filepath=str(tmp_path / "q"))
-    quarantine.save(instances)
-    stale = tmp_path / "q" / ".tmp-dead.parquet"
-    stale.write_bytes(b"x")
-    age(stale, 2)
-    quarantine.save(instances)
-    assert not stale.exists()
+
+
+def test_a_restored_table_reports_the_commits_of_the_version_it_restored(tmp_path, instances):
+    ds = dataset(tmp_path / "x", producer="etl-app")
+    ds.save(instances)
+    foreign_write(tmp_path / "x", instances, contract="99.0.0", mode="overwrite")
+    DeltaTable(str(tmp_path / "x")).restore(0)
+    assert [c["version"] for c in ds.commits()] == [0]
+    pd.testing.assert_frame_equal(ds.load(), instances, check_dtype=False)

@@ -105,7 +105,7 @@ def exchange(root: Path, name: str) -> ExchangeParquetDataset:
 
 
 def exchange_folder(root: Path, name: str) -> str:
-    """Where that dataset lives (the probes read the folder with plain pandas / DuckDB)."""
+    """Where that dataset lives (the probes read its Delta table with DuckDB / the dataset)."""
     return catalog_entry(root, PRODUCERS[name], name, isolated_env(root))["filepath"]
 
 
@@ -676,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
     say(">> 5. contract validation share")
     validation = validation_shares(root, loop)
     say(">> 6. PR-AUC vs the oracle")
-    ceiling = oracle_ceiling(root, root / "source_system.db")  # where isolated_env puts it
+    ceiling = oracle_ceiling(root, f"sqlite:///{root / 'source_system.db'}")  # isolated_env's
     say(">> 1. pipeline model predict")
     sizes = [1, 1_000] if args.smoke else [1, 1_000, 100_000]
     predict = predict_bench(root, env, sizes)

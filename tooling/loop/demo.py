@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -50,12 +50,28 @@ def registry_state(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def oracle_ceiling(root: Path, source_db: Path | None = None) -> dict[str, float]:
-    """Model vs Bayes-optimal PR-AUC on the same validation rows (oracle = true probabilities)."""
+def source_url(root: Path, env: Mapping[str, str] | None = None) -> str:
+    """The source system's SQLAlchemy URL, as etl_app resolves it (its credentials.yml)."""
+    env = os.environ if env is None else env
+    return env.get("ETL_SOURCE_DB_URL") or (
+        f"sqlite:///{root / 'etl_app/data/01_raw/source_system.db'}"
+    )
+
+
+def oracle_ceiling(root: Path, source: str) -> dict[str, float]:
+    """Model vs Bayes-optimal PR-AUC on the same validation rows (oracle = true probabilities,
+    read from the source system at the SQLAlchemy URL ``source``)."""
+    import sqlalchemy  # noqa: PLC0415 (only the summary reads the source system)
+
     entry = catalog_entry(root, "ml_app", "validation_predictions")
     predictions = pd.read_parquet(root / "ml_app" / entry["filepath"])
-    with sqlite3.connect(source_db or root / "etl_app/data/01_raw/source_system.db") as con:
-        oracle = pd.read_sql("SELECT transaction_id, fraud_probability FROM oracle", con)
+    engine = sqlalchemy.create_engine(source)
+    try:
+        with engine.connect() as con:
+            query = sqlalchemy.text("SELECT transaction_id, fraud_probability FROM oracle")
+            oracle = pd.read_sql(query, con)
+    finally:
+        engine.dispose()
     rows = predictions.merge(oracle, on="transaction_id", how="inner")
     model = average_precision_score(rows["is_fraud"], rows["score"])
     bayes = average_precision_score(rows["is_fraud"], rows["fraud_probability"])
@@ -94,14 +110,12 @@ def summarise(
     root: Path,
     seconds: float,
     env: Mapping[str, str] | None = None,
-    source_db: Path | None = None,
 ) -> dict[str, Any]:
     """What the loop in ``root`` produced, read where the apps started with ``env`` (default:
-    this process's) wrote it; ``source_db``: the simulator's SQLite file, if not etl_app's."""
+    this process's) wrote it: exchange, registry and source system."""
     config = shared_settings(root, env)
-    exchange = Path(config["exchange_root"])
     registry = registry_state(config)
-    ceiling = oracle_ceiling(root, source_db)
+    ceiling = oracle_ceiling(root, source_url(root, env))
     record_ceiling(config, str(registry["newest_version"]), ceiling)
     last_call = (
         exchange_dataset(root, "user_app", "prediction_log", env)
@@ -126,7 +140,7 @@ def summarise(
                 / catalog_entry(root, "ml_app", "monitoring_alerts")["dataset"]["filepath"]
             ).read_text()
         ),
-        "exchange_root": str(exchange),
+        "exchange_root": str(config["exchange_root"]),
         "tracking_uri": config["mlflow_tracking_uri"],
     }
 
@@ -182,21 +196,39 @@ def render(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=ROOT, help="monorepo checkout to run in")
-    args = parser.parse_args(argv)
+def run(root: Path, env: Mapping[str, str] | None = None) -> int:
+    """The loop in ``root`` with the apps' environment ``env``; print and save its summary."""
     started = time.perf_counter()
     try:
-        run_steps(loop_steps(DEMO_PARAMS), root=args.root)
+        run_steps(loop_steps(DEMO_PARAMS), root=root, env=env)
     except RuntimeError as exc:
         sys.stderr.write(f"\nThe demo stopped: {exc}\n")
         return 1
-    summary = summarise(args.root, time.perf_counter() - started)
-    (args.root / "data").mkdir(exist_ok=True)
-    (args.root / "data" / "demo_summary.json").write_text(json.dumps(summary, indent=2))
+    summary = summarise(root, time.perf_counter() - started, env)
+    (root / "data").mkdir(exist_ok=True)
+    (root / "data" / "demo_summary.json").write_text(json.dumps(summary, indent=2))
     sys.stdout.write(render(summary))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=ROOT, help="monorepo checkout to run in")
+    parser.add_argument(
+        "--stack",
+        choices=("embedded", "servers"),
+        default="embedded",
+        help="embedded: SQLite and local files; servers: a Postgres source, an MLflow server "
+        "and the exchange on S3, started on loopback for the run and deleted after it",
+    )
+    args = parser.parse_args(argv)
+    if args.stack == "embedded":
+        return run(args.root)
+    from tooling.stack import servers  # noqa: PLC0415 (only this mode starts servers)
+
+    with servers() as stack:
+        sys.stdout.write(f"Servers up for this run: {stack}\n")
+        return run(args.root, {**os.environ, **stack.app_env()})
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ record which data the run read. :class:`MlflowRunInputsHooks`, a project hook th
 kedro-mlflow's active run:
 
 * logs every exchange dataset a run loads as an MLflow dataset input (``mlflow.log_input``): its
-  exchange location as the source, a digest of exactly the files read, the contract version it
-  was written with, its row count and partitions, so the run page lists "Datasets used";
+  exchange location as the source, the Delta table version it read (a digest names it), the
+  contract version it was written with, its row count and partitions, so the run page lists
+  "Datasets used";
 * tags the experiment ``mlflow.experimentKind=custom_model_development`` (what it is, for
   MLflow's UI and API; MLflow 3.17's UI still starts in its GenAI view unless the address carries
   ``?workflowType=machine_learning``, which `make mlflow-ui` prints);
@@ -42,16 +43,12 @@ def card_summary(card: str) -> str:
 
 def exchange_input(name: str, dataset: ExchangeParquetDataset, data: pd.DataFrame):
     """An MLflow dataset for a loaded exchange dataset, and its input tags."""
-    described = dataset._describe()
-    source = (
-        described["filepath"]
-        if described["protocol"] == "file"
-        else (f"{described['protocol']}://{described['filepath']}")
-    )
-    stamps = dataset.file_metadata()
-    versions = sorted({s.get("contract_version", "") for s in stamps} - {""})
+    version = dataset.loaded_version if dataset.loaded_version is not None else dataset.version()
+    commits = dataset.commits(version)
+    versions = sorted({c["contract_version"] or "" for c in commits} - {""})
     tags = {
-        "exchange_location": source,
+        "exchange_location": dataset.uri,
+        "table_version": str(version),
         "contract_version": ",".join(versions) or "unknown",
         "partitions": str(len(dataset.partitions())),
         "rows": str(len(data)),
@@ -59,12 +56,15 @@ def exchange_input(name: str, dataset: ExchangeParquetDataset, data: pd.DataFram
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
 
-    # The digest names exactly the files read (each publish stamps its own write time), without
-    # hashing or profiling the frame: `mlflow.data.from_pandas` inferred a schema over all rows,
-    # ~20 s for a million instances on every training, promotion and monitoring run.
-    files = sorted((s["path"], s["written_at"], s["contract_version"]) for s in stamps)
-    digest = hashlib.sha256(json.dumps([files, len(data)]).encode()).hexdigest()[:8]
-    return MetaDataset(resolve_dataset_source(source), name=name, digest=digest), tags
+    # The table version names exactly the rows read (Delta time travel reads them back:
+    # `table_version:` in a catalog entry), without hashing or profiling the frame:
+    # `mlflow.data.from_pandas` inferred a schema over all rows, ~20 s for a million instances
+    # on every training, promotion and monitoring run.
+    described = dataset._describe()
+    digest = hashlib.sha256(
+        json.dumps([dataset.uri, version, described["last_partitions"], len(data)]).encode()
+    ).hexdigest()[:8]
+    return MetaDataset(resolve_dataset_source(dataset.uri), name=name, digest=digest), tags
 
 
 class MlflowRunInputsHooks:
@@ -100,9 +100,10 @@ class MlflowRunInputsHooks:
         mlflow_dataset, tags = exchange_input(dataset_name, dataset, data)
         mlflow.log_input(mlflow_dataset, context=dataset_name, tags=tags)
         logger.info(
-            "Run input %s: %s rows, contract %s, digest %s",
+            "Run input %s: %s rows, table version %s, contract %s, digest %s",
             dataset_name,
             f"{len(data):,}",
+            tags["table_version"],
             tags["contract_version"],
             mlflow_dataset.digest,
         )

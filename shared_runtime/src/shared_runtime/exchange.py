@@ -1,21 +1,28 @@
 """The Kedro dataset every app uses for data that crosses an app boundary.
 
 Kedro's catalog already validates a dataset against its contract (the ``validator:`` key); this
-dataset adds only what Kedro lacks for a shared exchange:
+dataset adds only what Kedro lacks for a shared exchange. Each exchange dataset is a **Delta Lake
+table** (Parquet files plus a transaction log, through ``deltalake``), on a local disk or on object
+storage (``s3://...``) alike:
 
-* **partitioned by day** of a timestamp column (``<filepath>/day=YYYY-MM-DD/*.parquet``), so a
-  producer re-running one window replaces exactly that window's days (idempotent) and never the
-  rest. The folder key is ``day``, never a column name, so plain readers work on the folder:
-  ``pd.read_parquet(path)``, ``pyarrow.dataset.dataset(path, partitioning="hive")`` or DuckDB's
-  ``read_parquet('<path>/*/*.parquet')`` (each adds the ``day`` column);
-* **atomic publish**: every file is written under a hidden temporary name and renamed into place
-  once complete, so a reader never sees a partial file (readers skip names starting with ``.``);
-  temporary files left by a killed run are swept by the next publish of the same dataset;
-* **contract version stamping**: each file records the shared-schemas version and producer release
-  it was written with, and loading refuses data from an incompatible contract version;
-* **physical schema check**: with ``contract:``, every file's column names, Arrow types and nulls
-  are checked against the contract (:mod:`shared_schemas.physical`) *before* anything is
-  concatenated, and a file that does not fit is refused by name.
+* **partitioned by day** of a timestamp column (``<filepath>/day=YYYY-MM-DD/...``): a producer
+  re-running a window replaces exactly that window's days (idempotent) and never the rest;
+* **a whole window is published in one commit**: readers see the previous window or the new
+  one, never a mix of days, on local disk and on S3 (where a rename is not atomic). A run killed
+  mid-publish leaves the table as it was: files it wrote are in no commit, so no reader sees
+  them. Concurrent writers are serialised by Delta's optimistic commits (on S3 through
+  conditional puts: ``AWS_CONDITIONAL_PUT=etag``);
+* **contract version stamping**: each commit records the shared-schemas version, the producer's
+  release, the write time and the days it replaced; loading refuses a table holding data from an
+  incompatible contract version;
+* **physical schema check**: with ``contract:``, the table's column names, Arrow types and nulls
+  are checked against the contract (:mod:`shared_schemas.physical`) before anything is returned;
+* **traceability**: a load reads one table version and remembers it (:attr:`loaded_version`);
+  ``table_version:`` reads an older one (Delta time travel), e.g. to reproduce a training run.
+
+Any Delta reader reads the exchange: ``deltalake.DeltaTable(path).to_pandas()``, Polars
+``read_delta``, Spark with delta-spark, DuckDB's ``delta_scan``. Plain Parquet readers must not
+read the folder itself: it keeps the files of replaced windows until they are vacuumed.
 
 Example catalog entry (producer side)::
 
@@ -43,7 +50,6 @@ from typing import Any, Literal
 import fsspec
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 
 from shared_schemas.physical import PhysicalContract
@@ -51,27 +57,36 @@ from shared_schemas.versioning import CONTRACT_VERSION, check_compatible, distri
 
 logger = logging.getLogger(__name__)
 
-META_CONTRACT = b"shared_schemas.contract_version"
-META_PRODUCER = b"shared_schemas.producer"
-META_WRITTEN_AT = b"shared_schemas.written_at"
-PART_FILE = "part-0.parquet"
+META_CONTRACT = "shared_schemas.contract_version"
+META_PRODUCER = "shared_schemas.producer"
+META_WRITTEN_AT = "shared_schemas.written_at"
+META_DAYS = "shared_schemas.days"
+META_DIGEST = "shared_schemas.content_digest"
 PARTITION_KEY = "day"
 TEMP_PREFIX = ".tmp-"
 # A temporary file older than this belongs to a run that died: no publish takes an hour per file.
 STALE_TEMP_AGE = timedelta(hours=1)
+# An appended save whose rows one of this many latest commits already holds is a retry
+# (a publish that succeeded but whose caller did not hear so), and adds nothing.
+RETRY_LOOKBACK_COMMITS = 100
+# Delta has no unsigned integers: they are written as the next wider signed type, losslessly.
+_SIGNED = {
+    pa.uint8(): pa.int16(),
+    pa.uint16(): pa.int32(),
+    pa.uint32(): pa.int64(),
+    pa.uint64(): pa.int64(),
+}
 
 
-def _content_name(part: pd.DataFrame, times: pd.Series) -> str:
-    """An appended file's name, from its rows: saving the same rows again (a retried publish)
-    rewrites the same file instead of appending them twice. The earliest partition timestamp
-    leads, so files sort (and load) in time order."""
-    digest = hashlib.sha256(",".join(map(str, part.columns)).encode())
-    digest.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
-    return f"part-{times.min():%Y%m%dT%H%M%S%f}-{digest.hexdigest()[:16]}.parquet"
+def content_digest(data: pd.DataFrame) -> str:
+    """A digest of a frame's columns and rows, to recognise the same rows saved again."""
+    digest = hashlib.sha256(",".join(map(str, data.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:32]
 
 
 class ExchangeSchemaError(DatasetError):
-    """Published files do not have the physical schema their contract requires."""
+    """A published table does not have the physical schema its contract requires."""
 
 
 def sweep_stale_temp_files(fs: fsspec.AbstractFileSystem, pattern: str) -> int:
@@ -95,8 +110,16 @@ def sweep_stale_temp_files(fs: fsspec.AbstractFileSystem, pattern: str) -> int:
     return swept
 
 
+def _writable(table: pa.Table) -> pa.Table:
+    """The table with types Delta stores: unsigned integers widened to signed ones."""
+    schema = pa.schema(
+        [field.with_type(_SIGNED.get(field.type, field.type)) for field in table.schema]
+    )
+    return table.cast(schema) if schema != table.schema else table
+
+
 class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
-    """Day-partitioned Parquet with atomic publish and contract-version checks."""
+    """A day-partitioned Delta table: one commit per publish, contract-version checks."""
 
     def __init__(
         self,
@@ -107,26 +130,27 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         mode: Literal["overwrite", "append"] = "overwrite",
         last_partitions: int | None = None,
         contract: str | type | None = None,
-        credentials: dict[str, Any] | None = None,
-        fs_args: dict[str, Any] | None = None,
+        table_version: int | None = None,
+        credentials: dict[str, str] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """
         Args:
-            filepath: Folder of the dataset; ``<filepath>/day=<YYYY-MM-DD>/*.parquet``.
+            filepath: The table's folder, local or ``s3://bucket/...``.
             partition_by: Timestamp column whose calendar day names the partition.
             producer: Distribution name of the writing app (e.g. ``etl-app``); its installed
-                version is stamped into every file.
-            mode: ``overwrite`` replaces the days present in a save (idempotent re-runs);
-                ``append`` adds a new file per save (logs), named after its rows, so saving
-                the same rows again (a retry) adds nothing.
+                version is stamped into every commit.
+            mode: ``overwrite`` replaces the days present in a save, in one commit (idempotent
+                re-runs); ``append`` adds the rows of each save (logs); saving the same rows
+                again (a retry) adds nothing.
             last_partitions: Load only the newest N day partitions (e.g. a recent reference
                 sample); all of them by default.
             contract: The pandera contract (a ``DataFrameModel`` or its dotted path) whose
-                physical schema every file must have; the same contract as the entry's
+                physical schema the table must have; the same contract as the entry's
                 ``validator:`` (a YAML anchor keeps them one).
-            credentials: Passed to the fsspec filesystem.
-            fs_args: Extra fsspec filesystem arguments.
+            table_version: Load this version of the table instead of the latest.
+            credentials: Delta storage options (e.g. ``AWS_ENDPOINT_URL``); by default they come
+                from the environment (``AWS_*`` variables), as for boto3.
             metadata: Kedro metadata, unused by the dataset.
         """
         if mode not in ("overwrite", "append"):
@@ -134,16 +158,19 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         protocol, path = get_protocol_and_path(filepath)
         self._protocol = protocol
         self._root = PurePosixPath(path)
-        self._fs = fsspec.filesystem(protocol, **(credentials or {}), **(fs_args or {}))
+        self._uri = str(self._root) if protocol == "file" else f"{protocol}://{self._root}"
+        self._storage = dict(credentials or {})
         self._partition_by = partition_by
         self._producer = producer
         self._mode = mode
         self._last_partitions = last_partitions
+        self._table_version = table_version
         if isinstance(contract, str):
             from kedro.utils import load_obj  # noqa: PLC0415
 
             contract = load_obj(contract)
         self._physical = PhysicalContract.of(contract) if contract is not None else None
+        self.loaded_version: int | None = None
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
@@ -154,162 +181,228 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
             "mode": self._mode,
             "producer": self._producer,
             "last_partitions": self._last_partitions,
+            "table_version": self._table_version,
             "contract": self._physical.name if self._physical else None,
         }
 
+    @property
+    def uri(self) -> str:
+        """Where the table is: a local path or ``s3://...``."""
+        return self._uri
+
+    def _table(self, version: int | None = None):
+        """The Delta table (at ``version``), or None when nothing was ever published."""
+        from deltalake import DeltaTable  # noqa: PLC0415 (only readers and writers need it)
+        from deltalake.exceptions import TableNotFoundError  # noqa: PLC0415
+
+        try:
+            return DeltaTable(self._uri, version=version, storage_options=self._storage or None)
+        except TableNotFoundError:
+            return None
+
     # --- writing -------------------------------------------------------------------------------
-    def _stamp(self) -> dict[bytes, bytes]:
+    def _stamp(self, days: list[str], digest: str) -> dict[str, str]:
         producer = (
             f"{self._producer}=={distribution_version(self._producer)}" if self._producer else ""
         )
         return {
-            META_CONTRACT: CONTRACT_VERSION.encode(),
-            META_PRODUCER: producer.encode(),
-            META_WRITTEN_AT: datetime.now(UTC).isoformat().encode(),
+            META_CONTRACT: CONTRACT_VERSION,
+            META_PRODUCER: producer,
+            META_WRITTEN_AT: datetime.now(UTC).isoformat(),
+            META_DAYS: ",".join(days),
+            META_DIGEST: digest,
         }
 
     def _save(self, data: pd.DataFrame) -> None:
+        from deltalake import CommitProperties, write_deltalake  # noqa: PLC0415
+
         if self._partition_by not in data.columns:
             raise DatasetError(
                 f"Cannot partition by '{self._partition_by}': column missing from the data "
                 f"(columns: {list(data.columns)})."
             )
+        if PARTITION_KEY in data.columns:
+            raise DatasetError(
+                f"The column '{PARTITION_KEY}' is the exchange's partition key; rename it."
+            )
+        if data.empty:
+            logger.info("Nothing to publish to %s: no rows", self._uri)
+            return
         days = pd.to_datetime(data[self._partition_by]).dt.strftime("%Y-%m-%d")
-        stamp = self._stamp()
-        sweep_stale_temp_files(self._fs, str(self._root / f"{PARTITION_KEY}=*" / f"{TEMP_PREFIX}*"))
-        staged: list[tuple[str, str]] = []
-        try:
-            # Phase 1: write every partition under a hidden temporary name.
-            for day, part in data.groupby(days, sort=True):
-                folder = self._root / f"{PARTITION_KEY}={day}"
-                self._fs.makedirs(str(folder), exist_ok=True)
-                final_name = (
-                    PART_FILE
-                    if self._mode == "overwrite"
-                    else _content_name(part, pd.to_datetime(part[self._partition_by]))
-                )
-                tmp = str(folder / f"{TEMP_PREFIX}{uuid.uuid4().hex}.parquet")
-                staged.append((tmp, str(folder / final_name)))
-                table = pa.Table.from_pandas(part, preserve_index=False)
-                table = table.replace_schema_metadata({**(table.schema.metadata or {}), **stamp})
-                with self._fs.open(tmp, "wb") as stream:
-                    pq.write_table(table, stream)
-        except BaseException:
-            for tmp, _ in staged:
-                if self._fs.exists(tmp):
-                    self._fs.rm(tmp)
-            raise
-        # Phase 2: publish. A rename is atomic on local disks and object stores alike, so each
-        # partition is either the previous complete file or the new complete file.
-        for tmp, final in staged:
-            self._fs.mv(tmp, final)
+        window = sorted(days.unique())
+        digest = content_digest(data)
+        if self._mode == "append" and self._already_appended(digest):
+            logger.info("%s already holds these %d rows (a retried save)", self._uri, len(data))
+            return
+        # Grouped by day, each day's rows in the order saved: a reader gets them back so.
+        ordered = data.assign(**{PARTITION_KEY: days.to_numpy()}).sort_values(
+            PARTITION_KEY, kind="stable"
+        )
+        table = _writable(pa.Table.from_pandas(ordered, preserve_index=False))
+        table = table.replace_schema_metadata(None)
+        quoted = ", ".join(f"'{day}'" for day in window)
+        write_deltalake(
+            self._uri,
+            table,
+            mode=self._mode,
+            partition_by=[PARTITION_KEY],
+            # overwrite: the window's days are replaced in the same commit that adds the new rows
+            predicate=f"{PARTITION_KEY} IN ({quoted})" if self._mode == "overwrite" else None,
+            schema_mode="merge",  # a compatible contract change adds optional columns
+            storage_options=self._storage or None,
+            commit_properties=CommitProperties(custom_metadata=self._stamp(window, digest)),
+        )
         logger.info(
             "Published %d rows in %d partition(s) to %s (contract %s)",
             len(data),
-            len(staged),
-            self._root,
+            len(window),
+            self._uri,
             CONTRACT_VERSION,
         )
 
-    # --- reading -------------------------------------------------------------------------------
-    def _files(self) -> list[str]:
-        if not self._fs.exists(str(self._root)):
-            return []
-        found = self._fs.glob(str(self._root / f"{PARTITION_KEY}=*" / "*.parquet"))
-        return sorted(f for f in found if not PurePosixPath(f).name.startswith((".", "_")))
+    def _already_appended(self, digest: str) -> bool:
+        table = self._table()
+        if table is None:
+            return False
+        return any(
+            commit.get(META_DIGEST) == digest for commit in table.history(RETRY_LOOKBACK_COMMITS)
+        )
 
-    def _refuse_legacy_layout(self) -> None:
-        """Folders named after the column (``event_time=...``, before contracts 0.1.4) broke
-        plain readers; say so instead of reporting an empty dataset."""
-        legacy = self._fs.glob(str(self._root / f"{self._partition_by}=*"))
-        if legacy:
+    # --- reading -------------------------------------------------------------------------------
+    def commits(self, version: int | None = None) -> list[dict[str, Any]]:
+        """The stamps of the commits whose rows the table holds (at ``version``), newest first:
+        every write back to the last one that replaced the whole table."""
+        # The history is read from the latest table: delta-rs numbers the history of a table
+        # loaded at an older version wrongly (relative to that version).
+        table = self._table()
+        if table is None:
+            return []
+        target = version if version is not None else self._table_version
+        target = table.version() if target is None else target
+        out: list[dict[str, Any]] = []
+        for commit in table.history():
+            if commit.get("version", 0) > target:
+                continue
+            if commit.get("operation") == "RESTORE":  # the rows of the version it restored
+                restored = int((commit.get("operationParameters") or {})["version"])
+                return out + self.commits(restored)
+            if commit.get("operation") not in ("WRITE", "CREATE TABLE"):
+                continue
+            out.append(
+                {
+                    "version": commit.get("version"),
+                    "contract_version": commit.get(META_CONTRACT),
+                    "producer": commit.get(META_PRODUCER, ""),
+                    "written_at": commit.get(META_WRITTEN_AT, ""),
+                    "days": commit.get(META_DAYS, ""),
+                    "rows": (commit.get("operationMetrics") or {}).get("num_added_rows"),
+                }
+            )
+            parameters = commit.get("operationParameters") or {}
+            if parameters.get("mode") == "Overwrite" and not parameters.get("predicate"):
+                break
+        return out
+
+    def _newest_days(self, table) -> list[str] | None:
+        if not self._last_partitions:
+            return None
+        days = sorted({p[PARTITION_KEY] for p in table.partitions()})
+        return days[-self._last_partitions :]
+
+    def _read(self, table) -> pa.Table:
+        """The table's rows, day by day in order, each file's rows in the order written."""
+        newest = self._newest_days(table)
+        actions = pa.table(table.get_add_actions(flatten=True))
+        order = sorted(
+            zip(
+                actions[f"partition.{PARTITION_KEY}"].to_pylist(),
+                actions["modification_time"].cast(pa.int64()).to_pylist(),
+                actions["path"].to_pylist(),
+                strict=True,
+            )
+        )
+        rank = {
+            path: i for i, (day, _, path) in enumerate(order) if newest is None or day in newest
+        }
+        dataset = table.to_pyarrow_dataset()
+        fragments = [f for f in dataset.get_fragments() if self._relative(f.path) in rank]
+        fragments.sort(key=lambda f: rank[self._relative(f.path)])
+        if not fragments:
+            return dataset.schema.empty_table()
+        return pa.concat_tables([f.to_table(schema=dataset.schema) for f in fragments])
+
+    def _relative(self, path: str) -> str:
+        """A fragment's path relative to the table root, as the Delta log names it."""
+        root = str(self._root).strip("/")
+        path = path.strip("/")
+        return path[len(root) + 1 :] if path.startswith(root + "/") else path
+
+    def _refuse_pre_delta_layout(self) -> None:
+        """Exchange folders written before the exchange became Delta tables (shared-runtime
+        0.1, local disks only) hold bare Parquet files: say so instead of reporting an empty
+        dataset."""
+        if self._protocol != "file":
+            return
+        found = fsspec.filesystem("file").glob(str(self._root / "*" / "*.parquet"))
+        if found:
             raise DatasetError(
-                f"{self._root} holds {len(legacy)} partition folder(s) in the old layout "
-                f"'{self._partition_by}=YYYY-MM-DD' (e.g. {PurePosixPath(legacy[0]).name}); "
-                f"partitions are now 'day=YYYY-MM-DD'. Delete the old folders and re-run the "
-                "producing app's pipeline to republish them."
+                f"{self._uri} holds {len(found)} Parquet files without a Delta log: it was "
+                "published before the exchange became Delta tables. Delete the folder and re-run "
+                "the producing app's pipeline to republish it."
             )
 
-    def _read_file(self, path: str) -> tuple[pa.Table | None, list[str]]:
-        """One file's table, or None with the ways it breaks the contract."""
-        with self._fs.open(path, "rb") as stream:
-            parquet = pq.ParquetFile(stream)
-            written = (parquet.schema_arrow.metadata or {}).get(META_CONTRACT)
-            check_compatible(written.decode() if written else None, where=path)
-            problems = self._physical.problems(parquet) if self._physical else []
-            return (None if problems else parquet.read()), problems
-
-    def _aligned(self, tables: list[pa.Table]) -> pa.Table:
-        """One table in the contract's order and types. A file lacking an optional column gets
-        it as nulls; every other cast is a widening that the physical check has allowed."""
+    def _aligned(self, table: pa.Table) -> pa.Table:
+        """The table in the contract's order and types. A column absent from every commit (an
+        optional column) is left out; every cast is a widening the physical check allowed."""
         if self._physical is None:
-            return pa.concat_tables(tables, promote_options="permissive")
+            return table
         target = self._physical.target_schema(
-            [name for name in self._physical.columns if any(name in t.schema.names for t in tables)]
+            [name for name in self._physical.columns if name in table.schema.names]
         )
-        aligned = []
-        for table in tables:
-            full = table
-            for field in target:
-                if field.name not in full.schema.names:
-                    full = full.append_column(field.name, pa.nulls(len(full), field.type))
-            aligned.append(full.select(target.names).cast(target))
-        return pa.concat_tables(aligned)
+        return table.select(target.names).cast(target)
 
     def _load(self) -> pd.DataFrame:
-        files = self._files()
-        if self._last_partitions:
-            newest = set(self.partitions()[-self._last_partitions :])
-            files = [f for f in files if PurePosixPath(f).parent.name.split("=", 1)[1] in newest]
-        if not files:
-            self._refuse_legacy_layout()
+        table = self._table(self._table_version)
+        if table is None:
+            self._refuse_pre_delta_layout()
+        if table is None or not table.file_uris():
             raise DatasetError(
-                f"No published data in {self._root}. Run the producing app's pipeline first "
+                f"No published data in {self._uri}. Run the producing app's pipeline first "
                 f"(see the README: `make run-etl` publishes instances and labels)."
             )
-        # Each file is checked on its own before anything is concatenated: concatenation would
-        # cast every file to the first one's schema and hide a file of the wrong types.
-        tables, refused = [], []
-        for path in files:
-            table, problems = self._read_file(path)
-            if problems:
-                name = PurePosixPath(path).relative_to(self._root)
-                refused.append(f"- {name}: " + "; ".join(problems))
-            else:
-                tables.append(table)
-        if refused:
-            raise ExchangeSchemaError(
-                f"{len(refused)} of {len(files)} file(s) in {self._root} do not have the physical "
-                f"schema of the {self._physical.name} contract, so nothing was loaded:\n"
-                + "\n".join(refused[:20])
-                + ("\n..." if len(refused) > 20 else "")
-                + "\nRe-publish those partitions with the producing app's pipeline "
-                "(e.g. `make run-etl`), or remove them."
+        version = table.version()
+        where = f"{self._uri} (table version {version})"
+        for commit in self.commits(version):
+            stamped = commit["contract_version"]
+            check_compatible(stamped, where=f"{where}, commit {commit['version']}")
+        rows = self._read(table).drop_columns([PARTITION_KEY])
+        if self._physical is not None:
+            problems = self._physical.problems_in(
+                rows.schema, lambda column: rows.column(column).null_count
             )
-        return self._aligned(tables).to_pandas()
+            if problems:
+                raise ExchangeSchemaError(
+                    f"{where} does not have the physical schema of the {self._physical.name} "
+                    "contract, so nothing was loaded:\n- "
+                    + "\n- ".join(problems)
+                    + "\nRe-publish it with the producing app's pipeline (e.g. `make run-etl`)."
+                )
+        self.loaded_version = version
+        return self._aligned(rows).to_pandas()
 
     def _exists(self) -> bool:
-        return bool(self._files())
+        table = self._table()
+        return table is not None and bool(table.file_uris())
 
     def partitions(self) -> list[str]:
         """Published partition days, e.g. ``['2024-01-01', ...]``."""
-        return sorted({PurePosixPath(f).parent.name.split("=", 1)[1] for f in self._files()})
+        table = self._table(self._table_version)
+        return sorted({p[PARTITION_KEY] for p in table.partitions()}) if table else []
 
-    def file_metadata(self) -> list[dict[str, str]]:
-        """The stamp of every published file (contract version, producer, write time)."""
-        out = []
-        for path in self._files():
-            with self._fs.open(path, "rb") as stream:
-                meta = pq.read_schema(stream).metadata or {}
-            out.append(
-                {
-                    "path": path,
-                    "contract_version": meta.get(META_CONTRACT, b"").decode(),
-                    "producer": meta.get(META_PRODUCER, b"").decode(),
-                    "written_at": meta.get(META_WRITTEN_AT, b"").decode(),
-                }
-            )
-        return out
+    def version(self) -> int | None:
+        """The table's latest version (one per publish), or None before the first."""
+        table = self._table()
+        return table.version() if table is not None else None
 
 
 class QuarantineDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):

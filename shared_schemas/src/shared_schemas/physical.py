@@ -126,7 +126,11 @@ class PhysicalContract:
 
     def problems(self, parquet: pq.ParquetFile) -> list[str]:
         """Every way the file's physical schema breaks the contract; empty when it fits."""
-        schema = parquet.schema_arrow
+        return self.problems_in(parquet.schema_arrow, lambda column: _null_count(parquet, column))
+
+    def problems_in(self, schema: pa_arrow.Schema, null_count: Callable[[str], int]) -> list[str]:
+        """Every way an Arrow schema (and its data's ``null_count`` per column) breaks the
+        contract; empty when it fits."""
         found = {field.name: field.type for field in schema}
         out: list[str] = []
         missing = [n for n, (_, required, _) in self.columns.items() if required and n not in found]
@@ -145,7 +149,7 @@ class PhysicalContract:
             if not kind.accepts(actual):
                 out.append(f"column '{name}' is {describe(actual)}, expected {kind.name}")
             elif not nullable:
-                nulls = _null_count(parquet, name)
+                nulls = null_count(name)
                 if nulls:
                     out.append(f"column '{name}' holds {nulls} null(s), the contract forbids nulls")
         return out

@@ -8,16 +8,17 @@ import sys
 import time
 
 import duckdb
+from deltalake import DeltaTable
 
 
 def main() -> None:
-    pattern = f"{sys.argv[1]}/*/*.parquet"
-    query = f"SELECT count(*), sum(amount), avg(tx_count_24h) FROM read_parquet('{pattern}')"
-    duckdb.sql(query).fetchall()  # warm the file cache
+    files = DeltaTable(sys.argv[1]).file_uris()  # the table's current files (a Delta table)
+    query = "SELECT count(*), sum(amount), avg(tx_count_24h) FROM read_parquet($files)"
+    duckdb.sql(query, params={"files": files}).fetchall()  # warm the file cache
     best = float("inf")
     for _ in range(3):
         started = time.perf_counter()
-        rows = duckdb.sql(query).fetchall()[0][0]
+        rows = duckdb.sql(query, params={"files": files}).fetchall()[0][0]
         best = min(best, time.perf_counter() - started)
     sys.stdout.write(json.dumps({"rows": rows, "seconds": best}) + "\n")
 

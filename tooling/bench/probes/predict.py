@@ -12,7 +12,6 @@ For one row, ``parts`` splits the time between the contract check and the compil
 
 from __future__ import annotations
 
-import glob
 import json
 import sys
 import time
@@ -22,6 +21,7 @@ import mlflow
 import pandas as pd
 from kedro_mlflow.mlflow import KedroPipelineModel
 
+from shared_runtime.exchange import ExchangeParquetDataset
 from shared_runtime.fast import FastContract
 from shared_schemas.etl_to_ml import TransactionInstance
 
@@ -49,8 +49,9 @@ def main() -> None:
     compiled = python_model._artifacts["compiled_model"]
     preprocessor, classifier = compiled.preprocessor, compiled.classifier
     contract = FastContract(TransactionInstance)
-    files = sorted(glob.glob(f"{instances_dir}/*/*.parquet"))
-    instances = pd.concat([pd.read_parquet(f) for f in files[-40:]], ignore_index=True)
+    instances = ExchangeParquetDataset(
+        filepath=instances_dir, partition_by="event_time", last_partitions=40
+    ).load()
     results = {
         "model_class": type(python_model).__name__,
         "compiled_kind": compiled.kind,
