@@ -76,29 +76,7 @@ def servers(folder: Path | None = None) -> Iterator[Stack]:
     with ExitStack() as stack:
         folder = folder or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stack-")))
         postgres = stack.enter_context(throwaway_postgres("source_system", "mlflow"))
-        s3_port = free_port()
-        s3 = f"http://127.0.0.1:{s3_port}"
-        stack.enter_context(
-            Server(
-                "moto S3 server",
-                [
-                    str(Path(sys.executable).parent / "moto_server"),
-                    "-H",
-                    "127.0.0.1",
-                    "-p",
-                    str(s3_port),
-                ],
-                cwd=folder,
-                env={**os.environ, **S3_CREDENTIALS},
-                ready_url=f"{s3}/moto-api/",
-                log=folder / "moto.log",
-            )
-        )
-        import boto3  # noqa: PLC0415 (only the stack needs it)
-
-        client = boto3.client("s3", endpoint_url=s3, **_boto_credentials())
-        for bucket in (ARTIFACT_BUCKET, EXCHANGE_BUCKET):
-            client.create_bucket(Bucket=bucket)
+        s3 = stack.enter_context(s3_server(folder, ARTIFACT_BUCKET, EXCHANGE_BUCKET))
         mlflow_port = free_port()
         tracking = f"http://127.0.0.1:{mlflow_port}"
         stack.enter_context(
@@ -130,6 +108,28 @@ def servers(folder: Path | None = None) -> Iterator[Stack]:
             )
         )
         yield Stack(postgres=postgres, s3_endpoint=s3, tracking_uri=tracking)
+
+
+@contextmanager
+def s3_server(folder: Path, *buckets: str) -> Iterator[str]:
+    """A moto S3 server on a free loopback port holding ``buckets``; yields its endpoint URL."""
+    import boto3  # noqa: PLC0415 (only the stack needs it)
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    moto = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    with Server(
+        "moto S3 server",
+        moto,
+        cwd=folder,
+        env={**os.environ, **S3_CREDENTIALS},
+        ready_url=f"{endpoint}/moto-api/",
+        log=folder / "moto.log",
+    ):
+        client = boto3.client("s3", endpoint_url=endpoint, **_boto_credentials())
+        for bucket in buckets:
+            client.create_bucket(Bucket=bucket)
+        yield endpoint
 
 
 def _boto_credentials() -> dict[str, str]:

@@ -241,17 +241,25 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         table = _writable(pa.Table.from_pandas(ordered, preserve_index=False))
         table = table.replace_schema_metadata(None)
         quoted = ", ".join(f"'{day}'" for day in window)
-        write_deltalake(
-            self._uri,
-            table,
-            mode=self._mode,
-            partition_by=[PARTITION_KEY],
-            # overwrite: the window's days are replaced in the same commit that adds the new rows
-            predicate=f"{PARTITION_KEY} IN ({quoted})" if self._mode == "overwrite" else None,
-            schema_mode="merge",  # a compatible contract change adds optional columns
-            storage_options=self._storage or None,
-            commit_properties=CommitProperties(custom_metadata=self._stamp(window, digest)),
-        )
+        try:
+            write_deltalake(
+                self._uri,
+                table,
+                mode=self._mode,
+                partition_by=[PARTITION_KEY],
+                # overwrite: the window's days are replaced in the commit that adds the new rows
+                predicate=f"{PARTITION_KEY} IN ({quoted})" if self._mode == "overwrite" else None,
+                schema_mode="merge",  # a compatible contract change adds optional columns
+                storage_options=self._storage or None,
+                commit_properties=CommitProperties(custom_metadata=self._stamp(window, digest)),
+            )
+        except Exception as exc:
+            raise DatasetError(
+                f"Publishing {len(data):,} rows ({window[0]} .. {window[-1]}) to {self._uri} "
+                f"failed, so nothing of it was published: readers still see the previous "
+                f"version of the table. Re-run the pipeline once the cause is fixed. "
+                f"Cause: {type(exc).__name__}: {str(exc)[:2000]}"
+            ) from exc
         logger.info(
             "Published %d rows in %d partition(s) to %s (contract %s)",
             len(data),
