@@ -12,14 +12,15 @@ ignore_dependency_warnings()
 
 from datetime import date, timedelta  # noqa: E402
 
-from etl_app.hooks import SparkHooks  # noqa: E402
+from etl_app.hooks import SparkHooks, SqliteSourceFolderHooks  # noqa: E402
 from etl_app.params import SourceWindowHooks  # noqa: E402
 from shared_runtime.config import SharedConfigLoader, shared_resolver  # noqa: E402
 from shared_runtime.run_params import RunParamsHooks  # noqa: E402
 
 # RunParamsHooks refuses unknown or malformed --params before anything resolves them;
-# SourceWindowHooks refuses a window that selects no source payment.
-HOOKS = (SparkHooks(), RunParamsHooks(), SourceWindowHooks())
+# SourceWindowHooks refuses a window that selects no source payment. SqliteSourceFolderHooks makes
+# the folder of a SQLite source (the default URL is relative to the working directory).
+HOOKS = (SparkHooks(), SqliteSourceFolderHooks(), RunParamsHooks(), SourceWindowHooks())
 
 
 def days_before(day: str, days: int) -> str:
