@@ -88,8 +88,21 @@ def build(out_dir: Path, root: Path = ROOT, uv: str | None = None) -> list[Path]
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path, nargs="?", default=ROOT / "dist")
+    parser.add_argument(
+        "--conf-only",
+        metavar="MEMBER",
+        help="only MEMBER's conf archive, if it is an app (its release job builds the wheel)",
+    )
     args = parser.parse_args(argv)
-    for path in build(args.out_dir.resolve()):
+    out_dir = args.out_dir.resolve()
+    if args.conf_only:
+        if args.conf_only not in members():
+            raise SystemExit(f"Unknown member {args.conf_only!r}: one of {sorted(members())}.")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        built = [conf_archive(args.conf_only, out_dir)] if members()[args.conf_only].is_app else []
+    else:
+        built = build(out_dir)
+    for path in built:
         sys.stdout.write(f"{path}\n")
     return 0
 
