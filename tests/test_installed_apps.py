@@ -106,7 +106,7 @@ def step_seconds(trace: Path) -> dict[str, float]:
     seconds = {}
     for (started, command), (ended, _) in itertools.pairwise(starts):
         if m := re.search(r"--pipelines (\w+)", command):
-            app = re.search(r"/(\w+_app)/", command)[1]
+            app = next(a for a in APPS if f"/{a}/" in command)
             seconds[f"{app} {m[1]}"] = ended - started
     return seconds
 
