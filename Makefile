@@ -141,6 +141,11 @@ release: uv ## Release one member: make release APP=ml_app [BUMP=patch|minor|maj
 	cd $(ROOT) && $(UV) sync --locked --quiet
 	cd $(ROOT) && .venv/bin/python -m tooling.release.member $(APP) $(if $(BUMP),--bump $(BUMP)) --uv $(UV)
 
+.PHONY: dist
+dist: uv ## Release artifacts in dist/: every member's wheel, each app's conf archive (docs/deploying.md)
+	cd $(ROOT) && $(UV) sync --locked --quiet
+	cd $(ROOT) && .venv/bin/python -m tooling.release.artifacts $(ROOT)/dist
+
 # --- running the apps --------------------------------------------------------------------------
 .PHONY: simulate
 simulate: install ## Fill the source-system database with simulated payments (etl_app)

@@ -10,8 +10,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
-from tooling.release import changed
+from tooling.release import changed, pins
 from tooling.release.member import release
 from tooling.release.members import members
 from tooling.release.notes import section
@@ -132,3 +133,30 @@ def test_release_bumps_changelog_lock_and_tags_only_that_member(repo):
     # nothing new under ml_app since its tag: no release; a forced bump still works
     assert release("ml_app", root=repo) is None
     assert release("ml_app", bump="patch", root=repo) == "0.2.1"
+
+
+def test_built_wheels_require_the_compatible_range_of_each_workspace_member():
+    # [tool.uv.sources] (workspace = true) does not reach a built wheel: its metadata carries
+    # these specifiers, so `pip install <app>.whl` resolves released shared packages
+    assert pins.declared() == pins.expected()
+    assert pins.declared()["etl_app", "shared_schemas"] == str(
+        Requirement(f"x{pins.compatible_range(version_of(ROOT, 'shared_schemas'))}").specifier
+    )
+    assert pins.compatible_range("0.1.4") == ">=0.1.4,<0.2"
+    assert pins.compatible_range("1.3.0") == ">=1.3.0,<2"
+
+
+def test_a_shared_release_moves_the_dependents_range_in_the_same_commit(repo):
+    commit(repo, "shared_schemas/src/shared_schemas/etl_to_ml.py", "feat(contracts): add a column")
+    assert release("shared_schemas", root=repo) == "0.2.0"
+    for app in ("shared_runtime", "etl_app", "ml_app", "user_app"):
+        project = tomllib.loads((repo / app / "pyproject.toml").read_text())["project"]
+        assert "shared-schemas>=0.2.0,<0.3" in project["dependencies"], app
+    assert pins.declared(repo) == pins.expected(repo)
+    assert git(repo, "status", "--porcelain") == ""  # the dependents' pyprojects are committed
+    changed_files = git(repo, "show", "--name-only", "--format=", "HEAD").splitlines()
+    assert "etl_app/pyproject.toml" in changed_files
+    # the shared_schemas dev group (shared-runtime, a workspace source) keeps no specifier
+    groups = tomllib.loads((repo / "shared_schemas/pyproject.toml").read_text())
+    assert "shared-runtime" in groups["dependency-groups"]["dev"]
+    subprocess.run([uv_executable(), "lock", "--check"], cwd=repo, check=True, capture_output=True)

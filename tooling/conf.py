@@ -56,18 +56,24 @@ def _layer(folder: Path, kind: str) -> dict[str, Any]:
 
 
 def app_setting(
-    root: Path, app: str, kind: str, key: str, env: Mapping[str, str] | None = None
+    root: Path,
+    app: str,
+    kind: str,
+    key: str,
+    env: Mapping[str, str] | None = None,
+    shared_root: Path | None = None,
 ) -> Any:
     """The top-level ``key`` of an app's ``catalog`` or ``parameters``, resolved: ``conf/local``
     replaces ``conf/base`` per top-level key (Kedro's default merge); ``${shared:...}``,
     ``${globals:...}`` and ``${runtime_params:...}`` (its default) resolve as in the app. Only
     ``key`` is resolved, so an app's own custom resolvers elsewhere in its files (etl_app's
-    ``days_before``) need not be known here."""
+    ``days_before``) need not be known here. ``shared_root``: the folder whose conf/shared.yml the
+    app reads (default ``root``; for an installed app, the folder its conf was unpacked in)."""
     conf = root / app / "conf"
     config = OmegaConf.create({**_layer(conf / "base", kind), **_layer(conf / "local", kind)})
     if key not in config:
         raise KeyError(f"{app}'s {kind} has no {key!r}: {sorted(config)}")
-    settings = shared_settings(root, env)
+    settings = shared_settings(shared_root or root, env)
     variables = OmegaConf.create(
         {**_layer(conf / "base", "globals"), **_layer(conf / "local", "globals")}
     )
@@ -92,17 +98,25 @@ def app_setting(
 
 
 def catalog_entry(
-    root: Path, app: str, name: str, env: Mapping[str, str] | None = None
+    root: Path,
+    app: str,
+    name: str,
+    env: Mapping[str, str] | None = None,
+    shared_root: Path | None = None,
 ) -> dict[str, Any]:
     """The resolved entry ``name`` of ``app``'s catalog (e.g. its ``filepath``)."""
-    return app_setting(root, app, "catalog", name, env)
+    return app_setting(root, app, "catalog", name, env, shared_root)
 
 
 def exchange_dataset(
-    root: Path, app: str, name: str, env: Mapping[str, str] | None = None
+    root: Path,
+    app: str,
+    name: str,
+    env: Mapping[str, str] | None = None,
+    shared_root: Path | None = None,
 ) -> ExchangeParquetDataset:
     """The exchange dataset ``name`` as ``app``'s catalog declares it (location, partitioning)."""
-    entry = catalog_entry(root, app, name, env)
+    entry = catalog_entry(root, app, name, env, shared_root)
     # the apps read their S3 settings from their environment; this process reads them from `env`
     storage = {k: v for k, v in (env or {}).items() if k.startswith("AWS_")}
     return ExchangeParquetDataset(

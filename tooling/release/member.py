@@ -3,8 +3,9 @@
 python-semantic-release decides the next version from the conventional commits that touched the
 member since its last `<member>-v*` tag, and writes it into the member's pyproject.toml and
 CHANGELOG.md. This script then refreshes uv.lock (in the normal environment: PSR's build step
-runs with a stripped environment that loses proxy and certificate settings), commits the three
-files and tags `<member>-vX.Y.Z`. Pushing the tag starts that member's release workflow.
+runs with a stripped environment that loses proxy and certificate settings), rewrites the
+compatible range the other members' wheels require of it (tooling/release/pins.py), commits
+those files and tags `<member>-vX.Y.Z`. Pushing the tag starts that member's release workflow.
 A member's first release tags the version its pyproject.toml already has.
 """
 
@@ -16,6 +17,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+from tooling.release import pins
 from tooling.release.members import ROOT, members
 from tooling.uv import uv_executable
 
@@ -58,8 +60,9 @@ def release(
     after = version_of(root, member)
     if after == before:
         return None
+    dependents = [str(p.relative_to(root)) for p in pins.sync(root, member)]
     _run([uv or uv_executable(), "lock", "--quiet"], cwd=root)
-    files = [f"{member}/pyproject.toml", f"{member}/CHANGELOG.md", "uv.lock"]
+    files = [f"{member}/pyproject.toml", f"{member}/CHANGELOG.md", "uv.lock", *dependents]
     _run(["git", "add", *files], cwd=root)
     _run(["git", "commit", "-q", "-m", f"chore(release): {member} {after}"], cwd=root)
     _run(["git", "tag", "-a", f"{member}-v{after}", "-m", f"{member} {after}"], cwd=root)

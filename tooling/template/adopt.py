@@ -139,9 +139,14 @@ def set_python(root: Path, version: str) -> None:
         f'">={DEFAULT_PYTHON},<3.12"': f'">={version},<{major}.{minor + 1}"',
         'target-version = "py311"': f'target-version = "py{major}{minor}"',
         f'python-version: "{DEFAULT_PYTHON}"': f'python-version: "{version}"',
+        # the fresh venv of an installed app (docs/deploying.md)
+        f"uv venv --python {DEFAULT_PYTHON} ": f"uv venv --python {version} ",
     }
     for path in files(root):
-        if path.name in ("pyproject.toml", "Makefile") or path.suffix in (".yml", ".yaml"):
+        if path.name in ("pyproject.toml", "Makefile", "deploying.md") or path.suffix in (
+            ".yml",
+            ".yaml",
+        ):
             text = path.read_text()
             new = text
             for old, replacement in swaps.items():

@@ -19,6 +19,7 @@ from pathlib import Path
 from copier import run_copy
 
 from tooling import ROOT
+from tooling.release import pins
 from tooling.uv import uv_executable
 
 TEMPLATE = ROOT / "templates" / "app"
@@ -67,6 +68,7 @@ def new_app(root: Path, name: str, description: str | None = None, relock: bool 
     data = {"name": name, **({"description": description} if description else {})}
     run_copy(str(TEMPLATE), str(root), data=data, defaults=True, quiet=True)
     register(root, name)
+    pins.sync(root)  # its wheel requires the shared packages' compatible ranges
     if relock:
         subprocess.run([uv_executable(root), "lock", "--quiet"], cwd=root, check=True)
     return root / name

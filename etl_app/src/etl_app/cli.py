@@ -1,5 +1,9 @@
-"""Kedro loads `<package>.cli` to modify project commands: `kedro run` ends with a short error."""
+"""Kedro loads `<package>.cli` to modify project commands: `kedro run` ends with a short error.
 
-from shared_runtime.kedro_cli import cli
+``run`` is also what an installed app runs
+(``python -m etl_app``, ``etl-app``; docs/deploying.md).
+"""
 
-__all__ = ["cli"]
+from shared_runtime.kedro_cli import cli, run
+
+__all__ = ["cli", "run"]
