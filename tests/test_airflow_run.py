@@ -1,4 +1,7 @@
-"""A real Airflow 3 runs the generated DAGs, each task in its app's own environment.
+"""A real Airflow 3 runs the generated DAGs over the released apps, each task in its app's own
+environment: every app is built and installed as docs/deploying.md says (its wheel into a fresh
+venv, its conf archive beside it), and the DAGs find it through Airflow Variables. No task uses
+the checkout: no MONOREPO_ROOT, no project folder.
 
 Airflow gets its own environment (.tools/airflow, `make airflow-env`, locked by
 deploy/airflow/requirements.txt): it cannot share one with the apps (apache-airflow-core pins
@@ -24,8 +27,10 @@ import mlflow
 import pytest
 
 from tooling.conf import exchange_dataset, shared_settings
-from shared_runtime.testing import isolated_app, isolated_env, kedro_run
+from tooling.release.artifacts import build
+from shared_runtime.testing import isolated_env
 from shared_schemas.ml_to_user import FraudDecision
+from tests.test_installed_apps import install_apps
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_ENV = ROOT / ".tools" / "airflow"
@@ -127,8 +132,6 @@ def airflow_run(tmp_path_factory):
     timings["airflow env"] = time.perf_counter() - started
 
     root = tmp_path_factory.mktemp("airflow_world")
-    for app in APPS:
-        isolated_app(ROOT / app, root)
     env = isolated_env(
         root,
         {
@@ -144,17 +147,27 @@ def airflow_run(tmp_path_factory):
             "NO_COLOR": "1",
         },
     )
+    # the released apps, each in its venv with its conf (docs/deploying.md's layout under `root`)
+    started = time.perf_counter()
+    build(root / "wheels")
+    install_apps(root, root / "wheels")
+    timings["build and install the apps"] = time.perf_counter() - started
+    airflow_env = {k: v for k, v in env.items() if k != "MONOREPO_ROOT"}
     for app in APPS:  # where each app is: the DAGs read these Airflow Variables at run time
-        env[f"AIRFLOW_VAR_{app.upper()}_PROJECT_PATH"] = str(root / app)
-        env[f"AIRFLOW_VAR_{app.upper()}_VENV"] = str(ROOT / app / ".venv")
+        airflow_env[f"AIRFLOW_VAR_{app.upper()}_PROJECT_PATH"] = str(root / "work" / app)
+        airflow_env[f"AIRFLOW_VAR_{app.upper()}_VENV"] = str(root / app / ".venv")
+        airflow_env[f"AIRFLOW_VAR_{app.upper()}_CONF_SOURCE"] = str(root / app / "conf")
     # the source system is not orchestrated: it stands in for production's database
-    kedro_run(root / "etl_app", "simulate", SMALL_WORLD, env, ROOT / "etl_app/.venv/bin/kedro")
+    simulate = [str(root / "etl_app/.venv/bin/python"), "-m", "etl_app", "--pipelines", "simulate"]
+    simulate += ["--conf-source", str(root / "etl_app/conf")]
+    simulate += ["--params", ",".join(f"{k}={v}" for k, v in SMALL_WORLD.items())]
+    subprocess.run(simulate, cwd=root / "work/etl_app", env=airflow_env, check=True)
 
     (root / "airflow").mkdir()
     started = time.perf_counter()
-    airflow(env, "db", "migrate")
+    airflow(airflow_env, "db", "migrate")
     timings["db migrate"] = time.perf_counter() - started
-    bag = airflow_python(env, DAGBAG, str(DAGS))
+    bag = airflow_python(airflow_env, DAGBAG, str(DAGS))
 
     runs = [
         # a range by hand (run conf), then one daily run whose window is its data interval
@@ -167,17 +180,26 @@ def airflow_run(tmp_path_factory):
     logs = {}
     for dag_id, date, conf in runs:
         started = time.perf_counter()
-        logs[dag_id, date] = dags_test(env, dag_id, date, conf)
+        logs[dag_id, date] = dags_test(airflow_env, dag_id, date, conf)
         timings[f"dags test {dag_id} {date}"] = time.perf_counter() - started
-    state = airflow_python(env, STATE)
+    state = airflow_python(airflow_env, STATE)
     # the figures docs/scaling.md quotes: pytest -s shows them
     print(json.dumps({"timings_s": {k: round(v, 1) for k, v in timings.items()}, **state}))  # noqa: T201
-    return {"root": root, "env": env, "bag": bag, "logs": logs, "state": state}
+    return {
+        "root": root,
+        "env": env,
+        "airflow_env": airflow_env,
+        "bag": bag,
+        "logs": logs,
+        "state": state,
+    }
 
 
 def exchange(run: dict, app: str, name: str):
-    """What ``app`` published as ``name`` in the Airflow world (its catalog, the run's env)."""
-    return exchange_dataset(run["root"], app, name, run["env"]).load()
+    """What ``app`` published as ``name`` in the Airflow world (its deployed catalog and conf,
+    the run's env)."""
+    root = run["root"]
+    return exchange_dataset(root, app, name, run["env"], shared_root=root / app).load()
 
 
 @pytest.mark.slow
@@ -211,15 +233,21 @@ def test_every_task_succeeded_in_its_apps_environment(airflow_run):
     tasks = airflow_run["state"]["tasks"]
     assert {dag for dag, _, _ in tasks} == {dag for dag, _ in airflow_run["logs"]}
     assert {state for _, _, state in tasks} == {"success"}, tasks
+    root = airflow_run["root"]
     for (dag_id, _), log in airflow_run["logs"].items():
         app = dag_id.split("__")[0]
-        assert f"exec {ROOT / app / '.venv/bin/kedro'} run" in log
+        python, conf = root / app / ".venv/bin/python", root / app / "conf"
+        assert f"exec {python} -m {app} --conf-source {conf} --env local" in log
+        assert str(ROOT) not in log.split(f"exec {python}", 1)[1].splitlines()[0]
 
 
 @pytest.mark.slow
 def test_a_task_runs_the_app_from_the_environment_its_variable_names(airflow_run):
-    env = {**airflow_run["env"], "AIRFLOW_VAR_ETL_APP_VENV": str(airflow_run["root"] / "no-venv")}
-    with pytest.raises(AssertionError, match="no-venv/bin/kedro: No such file"):
+    env = {
+        **airflow_run["airflow_env"],
+        "AIRFLOW_VAR_ETL_APP_VENV": str(airflow_run["root"] / "no-venv"),
+    }
+    with pytest.raises(AssertionError, match="no-venv/bin/python: No such file"):
         dags_test(env, "etl_app__etl_instances", "2025-04-20", None)
 
 
@@ -245,7 +273,7 @@ def test_labels_training_and_scoring_ran_on_the_published_data(airflow_run):
     root = airflow_run["root"]
     labels = exchange(airflow_run, "etl_app", "labels")
     assert labels["as_of"].max().strftime("%Y-%m-%d") == "2025-06-02"
-    shared = shared_settings(root, airflow_run["env"])
+    shared = shared_settings(root / "user_app", airflow_run["env"])
     client = mlflow.MlflowClient(tracking_uri=shared["mlflow_tracking_uri"])
     champion = client.get_model_version_by_alias(
         shared["registered_model_name"], shared["champion_alias"]

@@ -119,6 +119,20 @@ def small(line: str) -> str:
     return line
 
 
+def install_apps(base: Path, wheels: Path) -> dict[str, float]:
+    """Each app installed under ``base`` by docs/deploying.md's install block, from ``wheels``;
+    the seconds each took."""
+    first, *install = doc_blocks()["install"].replace(DOC_ROOT, str(base)).splitlines()
+    assert first.startswith("APP=")
+    timings = {}
+    for app in APPS:
+        started = time.perf_counter()
+        values = f"APP={app} VERSION={version_of(ROOT, app)} DIST={wheels}"
+        bash("\n".join([values, *install]), base, base / f"install-{app}.log")
+        timings[f"install {app}"] = time.perf_counter() - started
+    return timings
+
+
 @pytest.fixture(scope="module")
 def installed_loop(tmp_path_factory):
     before = fingerprint(ROOT)
@@ -131,13 +145,7 @@ def installed_loop(tmp_path_factory):
     artifacts = build(wheels)
     timings["build"] = time.perf_counter() - started
 
-    first, *install = blocks["install"].replace(DOC_ROOT, str(base)).splitlines()
-    assert first.startswith("APP=")
-    for app in APPS:
-        started = time.perf_counter()
-        values = f"APP={app} VERSION={version_of(ROOT, app)} DIST={wheels}"
-        bash("\n".join([values, *install]), base, base / f"install-{app}.log")
-        timings[f"install {app}"] = time.perf_counter() - started
+    timings.update(install_apps(base, wheels))
 
     run = [small(line) for line in blocks["run"].replace(DOC_ROOT, str(base)).splitlines()]
     for pipeline in PIPELINES:

@@ -228,7 +228,12 @@ def main(argv: list[str] | None = None) -> int:
 
     with servers() as stack:
         sys.stdout.write(f"Servers up for this run: {stack}\n")
-        return run(args.root, {**os.environ, **stack.app_env()})
+        code = run(args.root, {**os.environ, **stack.app_env()})
+    sys.stdout.write(
+        "The servers were stopped and deleted with the run; `make servers` starts a stack that "
+        "stays up (point the apps at it with the variables it prints).\n"
+    )
+    return code
 
 
 if __name__ == "__main__":
