@@ -95,10 +95,10 @@ format: install ## Apply ruff formatting and safe fixes
 test: lint ## Every test: lint, boundaries, each member's tests in its own env, cross-app tests
 	@for m in $(MEMBERS); do \
 	  echo ">> testing $$m (in $$m/.venv)"; \
-	  (cd $(ROOT)/$$m && .venv/bin/pytest -q) ; \
+	  (cd $(ROOT)/$$m && .venv/bin/pytest -q --durations=5) ; \
 	done
 	@echo ">> cross-app tests (tests/)"
-	cd $(ROOT) && .venv/bin/pytest -q tests
+	cd $(ROOT) && .venv/bin/pytest -q --durations=12 tests
 
 .PHONY: contracts
 contracts: install ## Regenerate docs/contracts.md and docs/contracts/*.json from the contracts
