@@ -120,3 +120,32 @@ def test_prediction_log_counts_must_add_up():
         }
     )
     assert ("<frame>", "decision_counts_add_up") in failed_checks(PredictionLog, log)
+
+
+@pytest.mark.parametrize("unit", ["ns", "us", "s"])
+def test_row_rules_on_numpy_columns_equal_the_pandas_expressions(unit):
+    """The row rules compare numpy arrays when the columns hold numpy numbers and naive
+    datetimes (pandas' per-operation cost dominates a one-row online check): the same verdict
+    per row as the pandas expressions, including NaN, NaT and times before 1970."""
+    times = pd.Series(
+        pd.to_datetime(
+            ["1969-12-31 23:30", "2025-03-01 05:59:59.999", None, "1900-01-01 13:00", "2262-04-11"],
+            format="mixed",
+        )
+    ).dt.as_unit(unit)
+    frame = pd.DataFrame(
+        {
+            "event_time": times,
+            "hour_of_day": [23, 5, 16, 12, 0],
+            "tx_count_1h": [0, 2, 1, 3, 5],
+            "tx_count_24h": [0, 1, 1, 3, 6],
+            "tx_count_7d": [1, 1, 0, 3, float("nan")],
+        }
+    )
+    hours = TransactionInstance._hour_matches_event_time(frame)
+    pd.testing.assert_series_equal(hours, frame["hour_of_day"] == frame["event_time"].dt.hour)
+    nest = TransactionInstance._velocity_windows_nest(frame)
+    c1, c24, c7 = frame["tx_count_1h"], frame["tx_count_24h"], frame["tx_count_7d"]
+    pd.testing.assert_series_equal(nest, (c1 <= c24) & (c24 <= c7))
+    assert nest.tolist() == [True, False, False, True, False]
+    assert hours.tolist() == [True, True, False, False, True]

@@ -583,11 +583,14 @@ LOAD = (
 WHY = {
     "predict_1": (
         "* **1 row in process.** The compiled model itself takes ~0.1 ms (see *by part*); the "
-        "rest of `predict` is the model's own contract check (`shared_runtime.fast.FastContract`, "
-        "~0.5 ms: a Python loop over 24 columns with pandas coercion checks) and building the "
-        "output frame. The service skips that check (it validated the request already): "
-        "`predict_validated` (*fast*) is the figure that serves. What would close it: a contract "
-        "check that validates the frame per dtype block instead of per column (shared_schemas)."
+        "rest of `predict` is the model's own contract check (`shared_runtime.fast.FastContract`: "
+        "one object block and one null mask for the built-in checks, the two row rules called "
+        "directly; what is left is pandas' fixed cost per call: `DataFrame.dtypes`, "
+        "`to_numpy`, a Series per column a row rule reads) and building the output frame. The "
+        "service skips that check (it validated the request already): `predict_validated` "
+        "(*fast*) is the figure that serves. What would close it: checking a record (a dict of "
+        "scalars) rather than a one-row DataFrame, and treelite's GTIL without its per-call "
+        "set-up (a config parsed from JSON, several ctypes queries)."
     ),
     "predict_big": (
         "* **Large batches.** treelite's GTIL is a reference interpreter, slower per row than "
@@ -603,10 +606,13 @@ WHY = {
     "p50": (
         "* **Online p50/p99.** The model call is ~0.2 ms of a request (*fast*, section 1); the "
         "rest is the HTTP round trip through FastAPI/uvicorn and the `requests` client (both "
-        "Python), JSON parsing into a one-row DataFrame, the contract check (~0.5 ms), the "
-        "prediction log and the decision sink. " + LOAD + " What would close it: a leaner request "
-        "path (parse the MLflow JSON straight into column arrays, a per-dtype contract check) "
-        "and a client that is not Python."
+        "Python), JSON parsing into a one-row DataFrame, the contract check (about half of it "
+        "coercing the ISO `event_time` string: pandera calls `pd.to_datetime`, which guesses the "
+        "format on every call), the prediction log and the decision sink. "
+        + LOAD
+        + " What would close it: a leaner request path (parse the MLflow JSON straight into "
+        "column arrays, `event_time` parsed with one known ISO format), and a client that is "
+        "not Python."
     ),
     "throughput": (
         "* **10x the stock throughput.** The stock `KedroPipelineModel` under `mlflow models "

@@ -9,9 +9,14 @@ stays the single source of truth:
   (:func:`shared_runtime.enforce.enforce`), so errors are pandera's, grouped by check, and the
   fast path can never be more lenient than the contract;
 * pandera's built-in column checks are compiled to numpy predicates (only when the check *equals*
-  the built-in pandera would build from its name and statistics); every other check (a custom
-  column check, a row rule) is run at call time by pandera's own ``Check`` object, so a contract
-  that gains a check nothing here compiles still works, just less fast;
+  the built-in pandera would build from its name and statistics), and for a few rows to the same
+  comparisons value by value; every other column check is run at call time by pandera's own
+  ``Check`` object, so a contract that gains a check nothing here compiles still works, just less
+  fast;
+* a row rule (a frame-wide check) is called as pandera's pandas backend calls it, without the
+  backend's per-call set-up and post-processing (~0.2 ms for one row); only an output that is
+  all True is taken as a pass (pandera would pass it too), anything else is judged by pandera's
+  ``Check``;
 * a schema feature the fast path does not model (an index, ordered or "filter" columns, defaults,
   parsers, ...) sends every call to pandera;
 * types are coerced only where the contract coerces (the schema's or the column's ``coerce``).
@@ -30,6 +35,7 @@ import numpy as np
 import pandas as pd
 import pandera.dtypes as pa_dtypes
 import pandera.pandas as pa
+from pandera.backends.pandas.checks import PandasCheckBackend
 
 from shared_runtime.enforce import enforce
 
@@ -63,6 +69,26 @@ _BUILTINS: dict[str, Callable[..., Predicate]] = {
 }
 
 
+def _scalar_str_matches(pattern: str) -> Callable[[object], bool]:
+    match = re.compile(pattern).match
+    return lambda x: match(x) is not None
+
+
+def _scalar_isin(allowed_values: tuple) -> Callable[[object], bool]:
+    allowed = frozenset(allowed_values)
+    return lambda x: x in allowed
+
+
+# The same checks over one value, for small frames (a Python comparison per value is cheaper than
+# a numpy call per column); the comparisons above already work on one value.
+_SCALAR_BUILTINS: dict[str, Callable[..., Callable[[object], object]]] = {
+    **_BUILTINS,
+    "isin": _scalar_isin,
+    "notin": lambda forbidden_values: lambda x: not _scalar_isin(forbidden_values)(x),
+    "str_matches": _scalar_str_matches,
+}
+
+
 @dataclass(frozen=True)
 class _Column:
     name: str
@@ -71,6 +97,7 @@ class _Column:
     nullable: bool
     unique: bool
     compiled: tuple[Predicate, ...]  # built-in checks, over the non-null values
+    scalar: tuple[Callable[[object], object], ...]  # the same checks, over one value
     delegated: tuple[pa.Check, ...]  # any other check, run by pandera's Check at call time
 
 
@@ -96,7 +123,7 @@ class FastContract:
             }
         )
         self._required = frozenset(n for n, col in schema.columns.items() if col.required)
-        self._frame_checks: tuple[pa.Check, ...] = tuple(schema.checks)
+        self._frame_checks = tuple(_compile_frame_check(check) for check in schema.checks)
 
     def __repr__(self) -> str:
         return f"FastContract({self.model.__name__})"
@@ -111,23 +138,24 @@ class FastContract:
         None: a problem, or something only pandera can judge (then :meth:`validate` asks it)."""
         if self.pandera_only is not None:
             return None
-        names = set(df.columns)
-        if len(names) != len(df.columns) or not self._required <= names <= self._columns.keys():
+        # a list of the names first: iterating pandas 3's Arrow-backed column Index is slow
+        columns = df.columns.tolist()
+        names = set(columns)
+        if len(names) != len(columns) or not self._required <= names <= self._columns.keys():
             return None  # duplicate, missing or unknown columns: pandera names them
         try:
-            frame = self._coerced(df)
-            if frame is None or not self._columns_pass(frame):
+            frame = self._coerced(df, columns)
+            if frame is None or not self._columns_pass(frame, columns):
                 return None
-            for check in self._frame_checks:
-                if not bool(check(frame).check_passed):
-                    return None
+            if not all(check.passes(frame) for check in self._frame_checks):
+                return None
         except Exception:  # pandera reports whatever went wrong, with the rows
             return None
         return frame
 
-    def _coerced(self, df: pd.DataFrame) -> pd.DataFrame | None:
+    def _coerced(self, df: pd.DataFrame, columns: list) -> pd.DataFrame | None:
         coerced = {}
-        for name, dtype in df.dtypes.items():
+        for name, dtype in zip(columns, df.dtypes.tolist(), strict=True):
             col = self._columns[name]
             if dtype == col.dtype.type:
                 if dtype == np.dtype("O") and isinstance(col.dtype, pa_dtypes.String):
@@ -142,8 +170,11 @@ class FastContract:
             coerced[name] = col.dtype.try_coerce(df[name])
         return df.assign(**coerced) if coerced else df
 
-    def _columns_pass(self, frame: pd.DataFrame) -> bool:
-        arrays = _column_arrays(frame, self._small_frame)
+    def _columns_pass(self, frame: pd.DataFrame, columns: list) -> bool:
+        """``columns``: the frame's column names (coercion keeps names and their order)."""
+        if len(frame) <= self._small_frame:
+            return self._small_columns_pass(frame, columns)
+        arrays = [frame[name].to_numpy() for name in frame.columns]
         for name, values in zip(frame.columns, arrays, strict=True):
             col = self._columns[name]
             if not _values_pass(np.asarray(values), col):
@@ -152,6 +183,73 @@ class FastContract:
                 if not bool(check(frame, name).check_passed):
                     return False
         return True
+
+    def _small_columns_pass(self, frame: pd.DataFrame, columns: list) -> bool:
+        """The same checks on a few rows: one object block and one null mask for the whole
+        frame (a Series, or a numpy call, per column costs ~10 us), then a Python comparison per
+        value: the same comparisons numpy makes element by element on object arrays."""
+        block = frame.to_numpy(dtype=object)
+        nulls = pd.isna(block)
+        has_nulls = nulls.any(axis=0).tolist()
+        for i, (name, column) in enumerate(zip(columns, block.T.tolist(), strict=True)):
+            col = self._columns[name]
+            values = column
+            if has_nulls[i]:
+                # pandera's uniqueness counts nulls too; leave that corner to pandera
+                if not col.nullable or col.unique:
+                    return False
+                kept = zip(column, nulls[:, i].tolist(), strict=True)
+                values = [v for v, null in kept if not null]
+            if (
+                col.unique
+                and len(values) > 1
+                and len(pd.unique(np.asarray(values, dtype=object))) != len(values)
+            ):
+                return False
+            for check in col.scalar:
+                if not all(check(v) for v in values):
+                    return False
+            for check in col.delegated:
+                if not bool(check(frame, name).check_passed):
+                    return False
+        return True
+
+
+@dataclass(frozen=True)
+class _FrameCheck:
+    """A frame-wide check (a row rule). ``function`` is the function pandera's own pandas check
+    backend calls (with the check's arguments bound) when the check is a plain one (not
+    element-wise, not grouped), else None."""
+
+    check: pa.Check
+    function: Callable[[pd.DataFrame], object] | None
+
+    def passes(self, frame: pd.DataFrame) -> bool:
+        """pandera's verdict. When the function's own output is all True, pandera's is too (it
+        only ORs in rows that are entirely null, then takes ``all``), so that output is enough;
+        anything else (a False, a null, another type, an error) is pandera's to judge."""
+        if self.function is not None:
+            try:
+                output = self.function(frame)
+            except Exception:
+                output = None
+            if _all_true(output):
+                return True
+        return bool(self.check(frame).check_passed)
+
+
+def _all_true(output: object) -> bool:
+    if isinstance(output, bool | np.bool_):
+        return bool(output)
+    if isinstance(output, pd.Series) and output.dtype == np.dtype(bool):
+        return bool(output.to_numpy().all())
+    return False
+
+
+def _compile_frame_check(check: pa.Check) -> _FrameCheck:
+    if check.element_wise or check.groupby is not None:
+        return _FrameCheck(check, None)
+    return _FrameCheck(check, PandasCheckBackend(check).check_fn)
 
 
 def _unmodelled(schema: pa.DataFrameSchema) -> str | None:
@@ -187,10 +285,11 @@ def _is_builtin(check: pa.Check) -> bool:
 
 
 def _compile_column(name: str, col: pa.Column, schema_coerce: bool) -> _Column:
-    compiled, delegated = [], []
+    compiled, scalar, delegated = [], [], []
     for check in col.checks:
         if _is_builtin(check):
             compiled.append(_BUILTINS[check.name](**check.statistics))
+            scalar.append(_SCALAR_BUILTINS[check.name](**check.statistics))
         else:
             delegated.append(check)
     return _Column(
@@ -200,17 +299,9 @@ def _compile_column(name: str, col: pa.Column, schema_coerce: bool) -> _Column:
         nullable=col.nullable,
         unique=col.unique,
         compiled=tuple(compiled),
+        scalar=tuple(scalar),
         delegated=tuple(delegated),
     )
-
-
-def _column_arrays(frame: pd.DataFrame, small_frame: int) -> list[np.ndarray]:
-    """Each column's values in order, cheaply: one object block for a few rows (a Series per
-    column costs ~10 us), typed per-column arrays for larger frames (vectorised checks)."""
-    if len(frame) <= small_frame:
-        block = frame.to_numpy(dtype=object)
-        return [block[:, i] for i in range(block.shape[1])]
-    return [frame[name].to_numpy() for name in frame.columns]
 
 
 def _values_pass(values: np.ndarray, col: _Column) -> bool:

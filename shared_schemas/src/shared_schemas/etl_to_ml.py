@@ -6,6 +6,7 @@ labels do not exist when a transaction has to be scored.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
@@ -98,12 +99,31 @@ class TransactionInstance(pa.DataFrameModel):
     @classmethod
     def _velocity_windows_nest(cls, df: pd.DataFrame) -> pd.Series:
         """A shorter window can never hold more payments than a longer one."""
-        return (df["tx_count_1h"] <= df["tx_count_24h"]) & (df["tx_count_24h"] <= df["tx_count_7d"])
+        c1, c24, c7 = df["tx_count_1h"], df["tx_count_24h"], df["tx_count_7d"]
+        if _numpy_numbers(c1, c24, c7):  # the same comparisons without pandas' per-op cost
+            c1, c24, c7 = c1.to_numpy(), c24.to_numpy(), c7.to_numpy()
+            return pd.Series((c1 <= c24) & (c24 <= c7), index=df.index)
+        return (c1 <= c24) & (c24 <= c7)
 
     @pa.dataframe_check(name="hour_matches_event_time")
     @classmethod
     def _hour_matches_event_time(cls, df: pd.DataFrame) -> pd.Series:
-        return df["hour_of_day"] == df["event_time"].dt.hour
+        hour, times = df["hour_of_day"], df["event_time"]
+        if _numpy_numbers(hour) and _numpy_dtype(times, "M"):  # naive datetime64 of any unit
+            values = times.to_numpy()
+            hours = values.astype("datetime64[h]").astype(np.int64) % 24  # floors, like .dt.hour
+            return pd.Series((hour.to_numpy() == hours) & ~np.isnat(values), index=df.index)
+        return hour == times.dt.hour
+
+
+def _numpy_dtype(series: pd.Series, kinds: str) -> bool:
+    return isinstance(series.dtype, np.dtype) and series.dtype.kind in kinds
+
+
+def _numpy_numbers(*series: pd.Series) -> bool:
+    """True when every series holds plain numpy numbers, where a comparison of the arrays is
+    exactly pandas' (row rules are checked per request online: ~20 us per pandas operation)."""
+    return all(_numpy_dtype(s, "biuf") for s in series)
 
 
 class FraudLabel(pa.DataFrameModel):

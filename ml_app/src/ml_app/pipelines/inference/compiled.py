@@ -95,24 +95,40 @@ class NumpyPreprocessor:
         if position != len(names):
             raise NotCompilable(f"{position} compiled features for {len(names)} names")
         self._positions: dict[tuple, np.ndarray] = {}
+        self._last: tuple[pd.Index | None, np.ndarray | None] = (None, None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_last": (None, None)}  # a frame's Index is no model state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"_last": (None, None), **state})  # pickled before _last existed
 
     def _arrays(self, frame: pd.DataFrame) -> list[Any]:
         # the column positions, looked up once per column layout (get_indexer on pandas 3's
         # Arrow-backed column names costs ~0.2 ms; building the key ~25 us)
-        key = tuple(frame.columns)
+        columns = frame.columns
+        if columns is self._last[0]:  # the same (immutable) Index as the last call: same layout
+            positions = self._last[1]
+        else:
+            positions = self._lookup(columns)
+            self._last = (columns, positions)
+        get = getattr(frame, "_get_column_array", None)  # what FastContract uses: no Series
+        if get is None:
+            return [frame.iloc[:, i].to_numpy() for i in positions]
+        return [get(i) for i in positions]
+
+    def _lookup(self, columns: pd.Index) -> np.ndarray:
+        key = tuple(columns)
         positions = self._positions.get(key)
         if positions is None:
-            positions = frame.columns.get_indexer(self.inputs)
+            positions = columns.get_indexer(self.inputs)
             if (positions < 0).any():
                 missing = [c for c, i in zip(self.inputs, positions, strict=True) if i < 0]
                 raise KeyError(f"columns missing from the input: {missing}")
             if len(self._positions) > 16:
                 self._positions.clear()
             self._positions[key] = positions
-        get = getattr(frame, "_get_column_array", None)  # what FastContract uses: no Series
-        if get is None:
-            return [frame.iloc[:, i].to_numpy() for i in positions]
-        return [get(i) for i in positions]
+        return positions
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         arrays = self._arrays(frame)
