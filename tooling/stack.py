@@ -24,11 +24,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tooling.processes import Server, free_port
-from shared_runtime.testing import throwaway_postgres
+from shared_runtime.testing import PostgresCluster, throwaway_postgres_cluster
 
 ARTIFACT_BUCKET = "mlflow-artifacts"
 # moto accepts any credentials; the names are what boto3 and MLflow read
@@ -46,6 +46,10 @@ class Stack:
     postgres: str  # server URL without a database
     s3_endpoint: str
     tracking_uri: str
+    # the running servers, to break them on purpose (tests/test_server_faults.py):
+    # ``mlflow_server.kill()`` / ``.restart()``, ``database.restart()``
+    mlflow_server: Server | None = field(default=None, compare=False, repr=False)
+    database: PostgresCluster | None = field(default=None, compare=False, repr=False)
 
     def app_env(self) -> dict[str, str]:
         """The configuration that moves every app from the embedded defaults to these servers."""
@@ -61,7 +65,8 @@ def servers(folder: Path | None = None) -> Iterator[Stack]:
     """Postgres, an S3 endpoint and an MLflow server, up until the block ends."""
     with ExitStack() as stack:
         folder = folder or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stack-")))
-        postgres = stack.enter_context(throwaway_postgres("source_system", "mlflow"))
+        database = stack.enter_context(throwaway_postgres_cluster("source_system", "mlflow"))
+        postgres = database.url
         s3_port = free_port()
         s3 = f"http://127.0.0.1:{s3_port}"
         stack.enter_context(
@@ -87,7 +92,7 @@ def servers(folder: Path | None = None) -> Iterator[Stack]:
         )
         mlflow_port = free_port()
         tracking = f"http://127.0.0.1:{mlflow_port}"
-        stack.enter_context(
+        mlflow_server = stack.enter_context(
             Server(
                 "mlflow server",
                 [
@@ -115,7 +120,13 @@ def servers(folder: Path | None = None) -> Iterator[Stack]:
                 log=folder / "mlflow-server.log",
             )
         )
-        yield Stack(postgres=postgres, s3_endpoint=s3, tracking_uri=tracking)
+        yield Stack(
+            postgres=postgres,
+            s3_endpoint=s3,
+            tracking_uri=tracking,
+            mlflow_server=mlflow_server,
+            database=database,
+        )
 
 
 def _boto_credentials() -> dict[str, str]:
