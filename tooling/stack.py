@@ -32,11 +32,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tooling.processes import Server, free_port
-from shared_runtime.testing import throwaway_postgres
+from shared_runtime.testing import PostgresCluster, throwaway_postgres_cluster
 
 ARTIFACT_BUCKET = "mlflow-artifacts"
 EXCHANGE_BUCKET = "exchange"
@@ -55,6 +55,10 @@ class Stack:
     postgres: str  # server URL without a database
     s3_endpoint: str
     tracking_uri: str
+    # the running servers, to break them on purpose (tests/test_server_faults.py):
+    # ``mlflow_server.kill()`` / ``.restart()``, ``database.restart()``
+    mlflow_server: Server | None = field(default=None, compare=False, repr=False)
+    database: PostgresCluster | None = field(default=None, compare=False, repr=False)
 
     def app_env(self) -> dict[str, str]:
         """The configuration that moves every app from the embedded defaults to these servers."""
@@ -75,11 +79,12 @@ def servers(folder: Path | None = None) -> Iterator[Stack]:
     """Postgres, an S3 endpoint and an MLflow server, up until the block ends."""
     with ExitStack() as stack:
         folder = folder or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stack-")))
-        postgres = stack.enter_context(throwaway_postgres("source_system", "mlflow"))
+        database = stack.enter_context(throwaway_postgres_cluster("source_system", "mlflow"))
+        postgres = database.url
         s3 = stack.enter_context(s3_server(folder, ARTIFACT_BUCKET, EXCHANGE_BUCKET))
         mlflow_port = free_port()
         tracking = f"http://127.0.0.1:{mlflow_port}"
-        stack.enter_context(
+        mlflow_server = stack.enter_context(
             Server(
                 "mlflow server",
                 [
@@ -107,7 +112,13 @@ def servers(folder: Path | None = None) -> Iterator[Stack]:
                 log=folder / "mlflow-server.log",
             )
         )
-        yield Stack(postgres=postgres, s3_endpoint=s3, tracking_uri=tracking)
+        yield Stack(
+            postgres=postgres,
+            s3_endpoint=s3,
+            tracking_uri=tracking,
+            mlflow_server=mlflow_server,
+            database=database,
+        )
 
 
 @contextmanager

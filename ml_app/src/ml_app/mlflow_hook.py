@@ -20,6 +20,15 @@ At the end of a ``PipelineML`` run it does, in this order and in this one method
    deleting the version 1 registered if 2 failed (:func:`withdraw_version`): no half-booked
    version stays in the registry.
 
+**The tracking server down.** A run that fails while an HTTP tracking server does not answer
+``<uri>/health`` (checked in a second or two) fails with :class:`TrackingServerUnreachable`,
+naming the URI, instead of the MLflow client's own error (or, with MLflow's default retries, a
+wait of minutes per call: set ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` and
+``MLFLOW_HTTP_REQUEST_TIMEOUT``, docs/scaling.md). The run is not closed (that would retry
+against the dead server too): it stays ``RUNNING`` in the registry's store, with no model
+version. A version registered before the server went away cannot be withdrawn then: the error
+names it, to delete by hand.
+
 Nothing is logged or registered when kedro-mlflow's tracking is disabled for the pipeline
 (its ``_is_mlflow_enabled`` flag, from ``mlflow.yml``).
 
@@ -32,6 +41,8 @@ and imports it (and MLflow) only when a session starts.
 from __future__ import annotations
 
 import logging
+import urllib.error
+import urllib.request
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -48,6 +59,31 @@ from ml_app.pipeline_model import LeanPipelineModel
 from ml_app.registry import record_new_version
 
 logger = logging.getLogger(__name__)
+HEALTH_TIMEOUT_SECONDS = 3.0
+
+
+class TrackingServerUnreachable(RuntimeError):
+    """The run failed while the MLflow tracking server did not answer."""
+
+
+def tracking_server_problem(
+    uri: str | None = None, timeout: float = HEALTH_TIMEOUT_SECONDS
+) -> str | None:
+    """Why the HTTP tracking server at ``uri`` (default: MLflow's tracking URI) is unreachable
+    (``<uri>/health`` did not answer 200 within ``timeout`` seconds), or None when it answers or
+    the tracking URI is not a server (a local store)."""
+    uri = uri or mlflow.get_tracking_uri()
+    if not uri.startswith(("http://", "https://")):
+        return None
+    health = f"{uri.rstrip('/')}/health"
+    try:
+        with urllib.request.urlopen(health, timeout=timeout) as answer:
+            status = answer.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (OSError, ValueError) as exc:  # refused, timed out, name not resolved
+        return f"{health}: {getattr(exc, 'reason', None) or exc}"
+    return None if status == 200 else f"{health} answered HTTP {status}"
 
 
 def log_pipeline_model(
@@ -127,9 +163,60 @@ class TrainingMlflowHook(MlflowHook):
         except Exception as error:
             # the run's model is missing, unregistered or half booked: withdraw a version it
             # registered (with its tags and aliases), then kedro-mlflow closes the run as failed
+            problem = tracking_server_problem()
+            if problem:  # nothing can be withdrawn or closed now
+                raise _unreachable(problem, self.run_id, name, info) from error
             withdraw_version(name, info)
             self.on_pipeline_error(error, run_params, pipeline, catalog)
             raise
         # kedro-mlflow ends (or, if it was opened outside kedro, keeps) the run; for a plain
         # Pipeline it logs no model, so the model above is the run's only one
         super().after_pipeline_run(run_params, Pipeline(pipeline.nodes), catalog)
+
+    @hook_impl
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
+        try:
+            super().before_pipeline_run(run_params, pipeline, catalog)
+        except Exception as error:  # Kedro calls no on_pipeline_error for this hook
+            problem = tracking_server_problem()
+            if problem:
+                raise _unreachable(problem, self.run_id, None, None) from error
+            raise
+
+    @hook_impl
+    def on_pipeline_error(
+        self,
+        error: Exception,
+        run_params: dict[str, Any],
+        pipeline: Pipeline,
+        catalog: DataCatalog,
+    ) -> None:
+        # kedro-mlflow closes the run as failed: against a dead server every call would retry
+        # (minutes by default) and end in a connection error that hides why the run failed
+        problem = tracking_server_problem() if self._is_mlflow_enabled else None
+        if problem:
+            raise _unreachable(problem, self.run_id, None, None) from error
+        super().on_pipeline_error(error, run_params, pipeline, catalog)
+
+
+def _unreachable(
+    problem: str,
+    run_id: str | None,
+    name: str | None,
+    info: mlflow.models.model.ModelInfo | None,
+) -> TrackingServerUnreachable:
+    uri = mlflow.get_tracking_uri()
+    version = getattr(info, "registered_model_version", None)
+    left = (
+        f" It had registered version {version} of '{name}', which could not be withdrawn: "
+        "delete it by hand once the server is back (its registry bookkeeping is incomplete)."
+        if name and version is not None
+        else " No model version was registered."
+    )
+    return TrackingServerUnreachable(
+        f"The MLflow tracking server at {uri} is unreachable ({problem}): the training run "
+        f"{run_id or ''} failed and stays RUNNING in the tracking store.{left} "
+        "Start the server (or fix MLFLOW_TRACKING_URI) and run the pipeline again."
+    )

@@ -17,6 +17,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from shared_runtime.config import find_monorepo_root
@@ -100,6 +101,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class PostgresCluster:
+    """A running throwaway cluster: its server URL (no database), data folder and OS user."""
+
+    url: str
+    data: Path
+    user: str | None  # the cluster's OS user when this process runs as root, else None
+
+    def _pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            [_postgres_bin("pg_ctl"), "-D", str(self.data), *args],
+            user=self.user,
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=self.data.parent,
+        )
+
+    def restart(self) -> None:
+        """``pg_ctl restart -m fast``: every connection is cut (their sessions' transactions
+        roll back); returns once the server accepts connections again."""
+        # -l: the server's output to its log, not to this (captured) pipe
+        self._pg_ctl("-l", str(self.data.parent / "server.log"), "-m", "fast", "-w", "restart")
+
+
 @contextmanager
 def throwaway_postgres(*databases: str) -> Iterator[str]:
     """A real PostgreSQL cluster of its own, on a free loopback port, holding ``databases``
@@ -108,8 +134,16 @@ def throwaway_postgres(*databases: str) -> Iterator[str]:
 
     ``initdb`` and ``pg_ctl`` refuse to run as root, so as root the cluster runs as the
     ``postgres`` user, in a folder under the system temp dir that user can reach. The cluster is
-    stopped and deleted afterwards.
+    stopped and deleted afterwards. :func:`throwaway_postgres_cluster` yields the cluster itself
+    (to restart it).
     """
+    with throwaway_postgres_cluster(*databases) as cluster:
+        yield cluster.url
+
+
+@contextmanager
+def throwaway_postgres_cluster(*databases: str) -> Iterator[PostgresCluster]:
+    """:func:`throwaway_postgres`, yielding the :class:`PostgresCluster`."""
     user = "postgres" if os.geteuid() == 0 else None
     folder = Path(tempfile.mkdtemp(prefix="throwaway-pg-"))
     if user:
@@ -121,6 +155,7 @@ def throwaway_postgres(*databases: str) -> Iterator[str]:
 
     try:
         run(_postgres_bin("initdb"), "-D", str(data), "-U", "fraud", "--auth=trust", "-E", "UTF8")
+        # the options are kept in postmaster.opts, so `pg_ctl restart` reuses them
         run(
             _postgres_bin("pg_ctl"),
             "-D",
@@ -143,7 +178,7 @@ def throwaway_postgres(*databases: str) -> Iterator[str]:
                 "fraud",
                 database,
             )
-        yield f"postgresql+psycopg://fraud@127.0.0.1:{port}"
+        yield PostgresCluster(f"postgresql+psycopg://fraud@127.0.0.1:{port}", data, user)
     finally:
         if (data / "postmaster.pid").exists():
             run(_postgres_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")

@@ -19,7 +19,17 @@ from kedro.io.core import DatasetError
 from kedro_mlflow.io.models import MlflowModelRegistryDataset
 from mlflow.exceptions import MlflowException
 
+# what the registry answers for a reference that matches nothing (a missing model, version or
+# alias); any other failure (connection refused, timeout, a 5xx) says nothing about the reference
+_MISSING = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"})
 _BUNDLED_CODE_DIRS: set[str] = set()
+
+
+class RegistryUnreachable(DatasetError):
+    """The registry did not answer: whether the reference exists is unknown (it is not missing).
+    Callers that hold a model keep serving it (user_app.online.routing)."""
+
+
 _LOAD_LOCK = threading.Lock()
 
 
@@ -116,7 +126,12 @@ class RegisteredModelDataset(MlflowModelRegistryDataset):
             if self._ref_version:
                 return client.get_model_version(name, str(self._ref_version))
             return client.get_model_version_by_alias(name, self._ref_alias)
-        except MlflowException as exc:
+        except (MlflowException, OSError) as exc:
+            if getattr(exc, "error_code", None) not in _MISSING:
+                raise RegistryUnreachable(
+                    f"The model registry at {mlflow.get_tracking_uri()} did not answer for "
+                    f"model '{name}' {self._describe()}: {exc}"
+                ) from exc
             raise DatasetError(
                 f"No version of model '{name}' matches {self._describe()} in the registry at "
                 f"{mlflow.get_tracking_uri()}. Run `make train` (ml_app) and `make promote` "

@@ -14,7 +14,7 @@ import pytest
 from user_app.online.routing import ModelRouter, RoutingPolicy, load_in_worker
 from user_app.online.worker import ModelCallError
 
-from ..conftest import AmountModel, make_world
+from ..conftest import AmountModel, free_port, make_world
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the worker can't import tests
 
@@ -95,5 +95,35 @@ def test_a_champion_that_fails_to_load_does_not_stop_the_challenger_and_is_retri
         with pytest.raises(ModelCallError):  # POST /admin/reload tries again at once
             router.refresh(force=True)
         assert load.loads == loads + 1
+    finally:
+        router.close()
+
+
+def test_an_unreachable_registry_keeps_the_loaded_models_and_the_aliases_last_seen(
+    registry, monkeypatch, caplog
+):
+    aliases(registry, "1", "2")
+    router = router_for(load_in_worker)
+    try:
+        before = router.versions()
+        assert before == {"champion": "1", "challenger": "2"}
+        served = (router.champion, router.challenger)
+        uri = mlflow.get_tracking_uri()
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        mlflow.set_tracking_uri(f"http://127.0.0.1:{free_port()}")  # nothing listens there
+        try:
+            assert router.refresh() == before  # no error: nothing is known to have moved
+            assert router.refresh() == before
+            assert router.aliases == {"champion": "1", "challenger": "2"}
+            assert "did not answer" in router.registry_problem
+            assert (router.champion, router.challenger) == served  # nothing retired
+        finally:
+            mlflow.set_tracking_uri(uri)
+        aliases(registry, "2", "2")
+        assert router.refresh() == {"champion": "2", "challenger": "2"}
+        assert router.registry_problem is None
+        said = [r.getMessage() for r in caplog.records if r.name == "user_app.online.routing"]
+        assert sum("registry is unreachable" in m for m in said) == 1  # once per outage
+        assert sum("registry answers again" in m for m in said) == 1
     finally:
         router.close()

@@ -9,6 +9,12 @@ other alias is reused, not loaded twice. A version that fails to load is tried a
 growing pause (the roles are refreshed independently: a broken champion never keeps the
 challenger from following its alias).
 
+While the registry (the tracking server) is unreachable nothing changes: the loaded models keep
+answering, ``aliases`` keeps the versions last seen, one warning says so (``registry_problem``
+holds why, for ``/health``), and the next refresh after it is back follows the aliases again.
+An alias that is really gone is another matter (the registry answered): the challenger is then
+retired, and the champion kept with an error logged.
+
 Each version runs in its own worker process by default (:func:`load_in_worker`), so each runs
 with its own bundled code; the champion found at start-up runs in the service's process instead
 when that is sound (:func:`load_in_process_if_sound`): the only bundle that process ever loads,
@@ -27,7 +33,12 @@ from pathlib import Path
 
 from kedro.io.core import DatasetError
 
-from user_app.datasets import RegisteredModelDataset, ScoringModel, load_with_own_code
+from user_app.datasets import (
+    RegisteredModelDataset,
+    RegistryUnreachable,
+    ScoringModel,
+    load_with_own_code,
+)
 from user_app.online.models import ServedModel, shadowed_code
 from user_app.online.worker import MODEL_TIMEOUT_SECONDS, RETIRE_GRACE_SECONDS
 
@@ -136,20 +147,47 @@ class ModelRouter:
         self.challenger: ServedModel | None = None
         if policy.canary_fraction or policy.shadow:
             self.challenger = self._load_if_registered("challenger")
-        # what each alias points to in the registry, whether or not its model is loaded
+        # what each alias points to in the registry, whether or not its model is loaded (as
+        # last seen: kept while the registry is unreachable)
         self.aliases: dict[str, str | None] = {}
+        # why the registry did not answer at the last refresh (None: it did)
+        self.registry_problem: str | None = None
+        self._registry_down = False  # warned that it is unreachable, not yet that it is back
         self._resolve_aliases()
 
     def _resolve_aliases(self) -> None:
         for role, ref in self._refs.items():
             try:
                 self.aliases[role] = str(ref.resolve().version)
+            except RegistryUnreachable as exc:
+                self._unreachable(exc)  # keep the version last seen
+                self.aliases.setdefault(role, None)
             except DatasetError:
                 self.aliases[role] = None
+
+    def _unreachable(self, exc: RegistryUnreachable) -> None:
+        if not self._registry_down:
+            self._registry_down = True
+            logger.warning(
+                "The model registry is unreachable: serving the loaded models (champion %s, "
+                "challenger %s) until it answers again. %s",
+                self.champion.version if getattr(self, "champion", None) else None,
+                self.challenger.version if getattr(self, "challenger", None) else None,
+                exc,
+            )
+        self.registry_problem = str(exc)
 
     def _load_if_registered(self, role: str) -> ServedModel | None:
         try:
             return self._load(self._refs[role])
+        except RegistryUnreachable as exc:
+            logger.warning(
+                "No %s model loaded (the registry did not answer; the next refresh tries "
+                "again): all requests go to the champion. %s",
+                role,
+                exc,
+            )
+            return None
         except DatasetError:
             logger.warning("No %s model registered: all requests go to the champion.", role)
             return None
@@ -194,6 +232,7 @@ class ModelRouter:
             roles = ["champion"] + (
                 ["challenger"] if self.policy.canary_fraction or self.policy.shadow else []
             )
+            self.registry_problem = None  # set again below if it still does not answer
             try:
                 for role in roles:
                     try:
@@ -202,6 +241,9 @@ class ModelRouter:
                         errors.append(exc)
             finally:
                 self._resolve_aliases()
+            if self._registry_down and self.registry_problem is None:
+                self._registry_down = False
+                logger.warning("The model registry answers again: following its aliases.")
         if errors:
             raise errors[0]
         return self.versions()
@@ -210,6 +252,9 @@ class ModelRouter:
         current: ServedModel | None = getattr(self, role)
         try:
             version = str(self._refs[role].resolve().version)
+        except RegistryUnreachable as exc:
+            self._unreachable(exc)  # unknown, not gone: keep what is loaded
+            return
         except DatasetError:
             if role == "challenger":
                 self.challenger = None

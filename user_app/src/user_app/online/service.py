@@ -299,6 +299,8 @@ def create_app(
             "status": "ok",
             "model_name": service.router.model_name,
             **service.router.aliases,
+            # why the registry did not answer at the last alias poll (aliases as last seen)
+            "registry_problem": service.router.registry_problem,
             "serving": service.router.versions(),
             "worker_processes": service.router.processes(),
             "canary_fraction": service.router.policy.canary_fraction,
