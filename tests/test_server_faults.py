@@ -248,7 +248,7 @@ def test_online_service_rides_out_a_tracking_server_outage(stack, world):
     champion = client.get_model_version_by_alias(name, alias)
     # another version to move the champion to later: the same model, registered again
     other = client.copy_model_version(f"models:/{name}/{champion.version}", name)
-    rows = published(root, "etl_app", "instances").head(3)
+    rows = published(root, "etl_app", "instances", env).head(3)
     poll = 1
     service = DecisionService(root, env, {"online.reload_seconds": poll})
     try:
