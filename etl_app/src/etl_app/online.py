@@ -40,7 +40,11 @@ from sqlalchemy import bindparam, text
 from etl_app.pipelines.etl_instances.features import DAY, MERCHANT_WINDOW_DAYS
 from etl_app.pipelines.etl_instances.nodes import build_point_in_time_features, screen_payments
 from etl_app.pipelines.source import PAYMENT_COLUMNS
+from shared_runtime.fast import FastContract
 from shared_schemas.etl_to_ml import TransactionInstance
+
+#: The contract, compiled for single rows (pandera's errors and coercion, ~1 ms instead of ~15).
+CONTRACT = FastContract(TransactionInstance)
 
 #: What a gateway sends for a payment (the source system's payment columns).
 REQUEST_COLUMNS = [
@@ -191,4 +195,4 @@ class OnlineFeaturizer:
         if len(rejected):
             raise RejectedPayment(rejected)
         features = build_point_in_time_features(screened, usable_cbs, self.params)
-        return TransactionInstance.validate(features) if validate else features
+        return CONTRACT.validate(features) if validate else features
