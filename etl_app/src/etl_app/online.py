@@ -29,10 +29,12 @@ SQLite and Postgres.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 import sqlalchemy
 from sqlalchemy import bindparam, text
@@ -123,6 +125,10 @@ class OnlineFeaturizer:
         self.engine = sqlalchemy.create_engine(source_url, **dict(engine_args or {}))
         self._card_span = pd.Timedelta(seconds=int(self.params["lookback_days"]) * DAY)
         self._merchant_span = pd.Timedelta(seconds=MERCHANT_WINDOW_DAYS * DAY)
+        # one DuckDB connection for every request (opening one costs more than the query);
+        # a connection runs one query at a time
+        self._duckdb = duckdb.connect()
+        self._duckdb_lock = threading.Lock()
 
     @classmethod
     def from_conf(cls, conf_source: str | Path, env: str | None = None) -> OnlineFeaturizer:
@@ -194,5 +200,8 @@ class OnlineFeaturizer:
         )
         if len(rejected):
             raise RejectedPayment(rejected)
-        features = build_point_in_time_features(screened, usable_cbs, self.params)
+        with self._duckdb_lock:
+            features = build_point_in_time_features(
+                screened, usable_cbs, self.params, con=self._duckdb
+            )
         return CONTRACT.validate(features) if validate else features
