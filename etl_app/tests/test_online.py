@@ -3,8 +3,9 @@
 A small simulated source system; etl_instances publishes a window; then every payment of a few
 days of that window is featurized online, one request at a time, from the source database, and
 each feature must equal the published row exactly (values and dtypes). The window holds payments
-of one card within the same second (inserted through the source's transactions table if the
-simulator made none): they must not see each other, online as in batch.
+of one card within the same second (inserted through the source's transactions table: the
+simulator makes none): they must not see each other, online as in batch. A broken payment of that
+card, with a chargeback, is refused online as the batch quarantines it, and counts in no feature.
 """
 
 import re
@@ -17,7 +18,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from etl_app.online import _HISTORY, PAYMENTS_SELECT, REQUEST_COLUMNS, OnlineFeaturizer
+from etl_app.online import (
+    _HISTORY,
+    PAYMENTS_SELECT,
+    REQUEST_COLUMNS,
+    OnlineFeaturizer,
+    RejectedPayment,
+)
 from shared_runtime.exchange import ExchangeParquetDataset
 from shared_runtime.testing import isolated_app, kedro_run
 from shared_schemas.etl_to_ml import TransactionInstance
@@ -53,12 +60,20 @@ def world(tmp_path_factory):
         later = (pd.Timestamp(event_time) + pd.Timedelta(milliseconds=500)).strftime(
             "%Y-%m-%d %H:%M:%S.%f"
         )
+        before = pd.Timestamp(event_time) - pd.Timedelta(minutes=10)
         con.executemany(
             "INSERT INTO transactions VALUES (?, ?, ?, ?, ?)",
             [
                 (next_id, card, others[0], 19.99, event_time),
                 (next_id + 1, card, others[1], 420.0, later),
+                # a broken payment of the same card and merchant, and a chargeback for it: the
+                # batch quarantines both, so neither may count in any other payment's features
+                (next_id + 2, card, merchant, -5.0, before.strftime("%Y-%m-%d %H:%M:%S.%f")),
             ],
+        )
+        con.execute(
+            "INSERT INTO chargebacks VALUES (?, ?, ?, 'card_not_present_fraud')",
+            (999_999, next_id + 2, (before + pd.Timedelta(minutes=5)).isoformat(sep=" ")),
         )
     kedro_run(project, "etl_instances", WINDOW)
     return project, db
@@ -104,15 +119,20 @@ def test_online_features_equal_published_features_bit_for_bit(world, monkeypatch
             con,
             params=ONLINE_DAYS,
         )[REQUEST_COLUMNS]  # event_time as text, as a gateway sends it
-    assert len(requests) == len(expected) >= 300
+    assert len(requests) == len(expected) + 1 >= 300  # + the broken payment
     same_second = same_second_pairs(requests)
     assert same_second >= 3  # at least the inserted burst
 
-    rows, seconds = [], []
+    rows, seconds, rejected = [], [], []
     for i in range(len(requests)):
         tick = time.perf_counter()
-        rows.append(featurizer.featurize(requests.iloc[[i]]))
+        try:
+            rows.append(featurizer.featurize(requests.iloc[[i]]))
+        except RejectedPayment as error:  # what the batch quarantined, refused online too
+            rejected.extend(error.rejected["transaction_id"].astype(int))
+            continue
         seconds.append(time.perf_counter() - tick)
+    assert rejected == [requests["transaction_id"].max()]  # the broken one, and only it
     online = pd.concat(rows, ignore_index=True).sort_values("transaction_id", ignore_index=True)
 
     assert list(online.columns) == list(expected.columns)
