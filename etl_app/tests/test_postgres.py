@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 import sqlalchemy
 
+from etl_app.online import PAYMENTS_SELECT, REQUEST_COLUMNS, OnlineFeaturizer
 from shared_runtime.exchange import ExchangeParquetDataset
 from shared_runtime.testing import isolated_app, isolated_env, kedro_run, throwaway_postgres
+from shared_schemas.etl_to_ml import TransactionInstance
 
 APP = Path(__file__).resolve().parents[1]
 SMALL = {"simulate.n_customers": 400, "simulate.n_merchants": 200, "simulate.days": 45}
@@ -48,3 +50,27 @@ def test_postgres_source_publishes_what_sqlite_publishes(postgres, tmp_path):
     assert len(on_sqlite["instances"]) > 1_000 and len(on_sqlite["labels"]) > 10
     for name, frame in on_sqlite.items():
         pd.testing.assert_frame_equal(on_postgres[name], frame, check_exact=True, obj=name)
+
+    # online featurization reads the same Postgres source (indexed lookups, text() binds) and
+    # computes the published features of a day's payments, one request at a time
+    params = {"lookback_days": 60, "event_time": {"earliest": "2025-01-01", "clock": None,
+              "clock_tolerance_minutes": 10}}  # fmt: skip
+    featurizer = OnlineFeaturizer(postgres, params)
+    with featurizer.engine.connect() as con:
+        requests = pd.read_sql(
+            sqlalchemy.text(
+                f"{PAYMENTS_SELECT} WHERE t.event_time >= '2025-02-03' "
+                "AND t.event_time < '2025-02-04' ORDER BY t.transaction_id"
+            ),
+            con,
+        )[REQUEST_COLUMNS]
+    online = pd.concat(
+        [featurizer.featurize(requests.iloc[[i]]) for i in range(len(requests))],
+        ignore_index=True,
+    )
+    expected = on_postgres["instances"]
+    expected = expected[expected["transaction_id"].isin(requests["transaction_id"])]
+    assert len(online) == len(requests) == len(expected) > 50
+    pd.testing.assert_frame_equal(
+        online, TransactionInstance.validate(expected.reset_index(drop=True)), check_exact=True
+    )

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 HOUR = 3_600
 DAY = 86_400
+#: The merchant aggregates' window (payments and chargebacks received), in days.
+MERCHANT_WINDOW_DAYS = 30
 
 
-def feature_sql(lookback_days: int, merchant_window_days: int = 30) -> str:
+def feature_sql(lookback_days: int, merchant_window_days: int = MERCHANT_WINDOW_DAYS) -> str:
     """The feature query; ``lookback_days`` bounds the card history every feature may see."""
     lookback = int(lookback_days) * DAY
     merchant_window = int(merchant_window_days) * DAY

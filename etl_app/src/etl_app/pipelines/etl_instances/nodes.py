@@ -84,13 +84,17 @@ def screen_payments(
 
 
 def build_point_in_time_features(
-    payments: pd.DataFrame, chargebacks: pd.DataFrame, params: dict[str, Any]
+    payments: pd.DataFrame,
+    chargebacks: pd.DataFrame,
+    params: dict[str, Any],
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> pd.DataFrame:
     """Features of every screened window payment, computed from what was known before it.
 
     History payments (``in_window`` false: the lookback before the window) and ``chargebacks``
     (received before the window end) only feed the features; exactly one output row is produced
-    per window payment, in order, so no payment can disappear here.
+    per window payment, in order, so no payment can disappear here. ``con``: a DuckDB connection
+    to reuse (online featurization: opening one costs more than the query); default a new one.
     """
     payments = payments.reset_index(drop=True)
     payments.insert(0, "_row", range(len(payments)))
@@ -100,10 +104,11 @@ def build_point_in_time_features(
 
         logger.info("Computing features with Spark SQL for %d payments", n_window)
         return spark_features(payments, chargebacks, params["lookback_days"])
-    with duckdb.connect() as con:
-        con.register("payments", payments)
-        con.register("chargebacks", chargebacks)
-        features = con.sql(feature_sql(params["lookback_days"])).df()
+    if con is None:
+        with duckdb.connect() as own:
+            features = _run_feature_sql(own, payments, chargebacks, params["lookback_days"])
+    else:
+        features = _run_feature_sql(con, payments, chargebacks, params["lookback_days"])
     features = features.drop(columns="_row")
     logger.info(
         "Built point-in-time features for %d payments (%d history rows, %d chargebacks)",
@@ -112,6 +117,21 @@ def build_point_in_time_features(
         len(chargebacks),
     )
     return features
+
+
+def _run_feature_sql(
+    con: duckdb.DuckDBPyConnection,
+    payments: pd.DataFrame,
+    chargebacks: pd.DataFrame,
+    lookback_days: int,
+) -> pd.DataFrame:
+    con.register("payments", payments)
+    con.register("chargebacks", chargebacks)
+    try:
+        return con.sql(feature_sql(lookback_days)).df()
+    finally:
+        con.unregister("payments")
+        con.unregister("chargebacks")
 
 
 def split_instances(
