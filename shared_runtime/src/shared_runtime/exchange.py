@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
@@ -69,6 +71,8 @@ STALE_TEMP_AGE = timedelta(hours=1)
 # An appended save whose rows one of this many latest commits already holds is a retry
 # (a publish that succeeded but whose caller did not hear so), and adds nothing.
 RETRY_LOOKBACK_COMMITS = 100
+# A publish that loses the commit race to a concurrent writer of the same days is written again.
+COMMIT_ATTEMPTS = 5
 # Delta has no unsigned integers: they are written as the next wider signed type, losslessly.
 _SIGNED = {
     pa.uint8(): pa.int16(),
@@ -215,6 +219,7 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
 
     def _save(self, data: pd.DataFrame) -> None:
         from deltalake import CommitProperties, write_deltalake  # noqa: PLC0415
+        from deltalake.exceptions import CommitFailedError  # noqa: PLC0415
 
         if self._partition_by not in data.columns:
             raise DatasetError(
@@ -242,17 +247,32 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         table = table.replace_schema_metadata(None)
         quoted = ", ".join(f"'{day}'" for day in window)
         try:
-            write_deltalake(
-                self._uri,
-                table,
-                mode=self._mode,
-                partition_by=[PARTITION_KEY],
-                # overwrite: the window's days are replaced in the commit that adds the new rows
-                predicate=f"{PARTITION_KEY} IN ({quoted})" if self._mode == "overwrite" else None,
-                schema_mode="merge",  # a compatible contract change adds optional columns
-                storage_options=self._storage or None,
-                commit_properties=CommitProperties(custom_metadata=self._stamp(window, digest)),
-            )
+            for attempt in range(1, COMMIT_ATTEMPTS + 1):
+                try:
+                    write_deltalake(
+                        self._uri,
+                        table,
+                        mode=self._mode,
+                        partition_by=[PARTITION_KEY],
+                        # overwrite: the window's days are replaced in the commit adding the rows
+                        predicate=(
+                            f"{PARTITION_KEY} IN ({quoted})" if self._mode == "overwrite" else None
+                        ),
+                        schema_mode="merge",  # a compatible contract change adds optional columns
+                        storage_options=self._storage or None,
+                        commit_properties=CommitProperties(
+                            custom_metadata=self._stamp(window, digest)
+                        ),
+                    )
+                    break
+                except CommitFailedError:
+                    # another writer committed to these days first (two schedulers, a retry
+                    # racing the original): publishing the same window again on top of its
+                    # commit is what the later run means, so write it again
+                    if attempt == COMMIT_ATTEMPTS:
+                        raise
+                    logger.warning("%s: a concurrent commit won; publishing again", self._uri)
+                    time.sleep(random.uniform(0.1, 0.5) * attempt)  # jitter: not in lockstep
         except Exception as exc:
             raise DatasetError(
                 f"Publishing {len(data):,} rows ({window[0]} .. {window[-1]}) to {self._uri} "
