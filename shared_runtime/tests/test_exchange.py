@@ -329,3 +329,32 @@ def test_a_restored_table_reports_the_commits_of_the_version_it_restored(tmp_pat
     DeltaTable(str(tmp_path / "x")).restore(0)
     assert [c["version"] for c in ds.commits()] == [0]
     pd.testing.assert_frame_equal(ds.load(), instances, check_dtype=False)
+
+
+RACE = """
+import sys, pandas as pd
+from shared_runtime.exchange import ExchangeParquetDataset
+days = pd.date_range("2025-06-01", periods=30, freq="D").repeat(2000)
+frame = pd.DataFrame({"event_time": days, "amount": float(sys.argv[2])})
+ExchangeParquetDataset(filepath=sys.argv[1], partition_by="event_time").save(frame)
+"""
+
+
+def test_concurrent_publishes_of_one_window_all_complete_and_leave_it_whole(tmp_path):
+    """Writers of the same days race for the commit; a loser publishes again on top of the
+    winner's commit (Delta refuses it otherwise), so every run completes."""
+    script = tmp_path / "race.py"
+    script.write_text(textwrap.dedent(RACE))
+    path = str(tmp_path / "x")
+    subprocess.run([sys.executable, str(script), path, "0"], check=True)
+    for _ in range(3):
+        writers = [
+            subprocess.Popen([sys.executable, str(script), path, str(i)], stderr=subprocess.PIPE)
+            for i in (1, 2, 3)
+        ]
+        errors = [w.communicate()[1].decode()[-2000:] for w in writers]
+        assert [w.returncode for w in writers] == [0, 0, 0], errors
+    ds = dataset(tmp_path / "x")
+    assert ds.version() == 9  # one commit per publish
+    published = ds.load()
+    assert len(published) == 60_000 and published["amount"].nunique() == 1
