@@ -11,7 +11,8 @@ storage (``s3://...``) alike:
   one, never a mix of days, on local disk and on S3 (where a rename is not atomic). A run killed
   mid-publish leaves the table as it was: files it wrote are in no commit, so no reader sees
   them. Concurrent writers are serialised by Delta's optimistic commits (on S3 through
-  conditional puts: ``AWS_CONDITIONAL_PUT=etag``);
+  conditional puts: ``AWS_CONDITIONAL_PUT=etag``); a publish that loses the race to a writer of
+  the same days is written again on top of the winner's commit, so both runs complete;
 * **contract version stamping**: each commit records the shared-schemas version, the producer's
   release, the write time and the days it replaced; loading refuses a table holding data from an
   incompatible contract version;
