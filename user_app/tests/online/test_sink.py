@@ -90,6 +90,7 @@ def test_a_failing_dataset_neither_duplicates_the_others_nor_loses_rows(tmp_path
         "online_decisions": 0,
         "shadow_decisions": 0,
         "prediction_log": 10,
+        "online_instances": 0,
     }
     assert len(published(exchange, "online_decisions")) == 10  # once, not four times
 
@@ -178,7 +179,7 @@ def test_a_restart_publishes_the_spool_and_a_republished_roll_adds_nothing(tmp_p
 def test_an_unwritable_spool_keeps_rows_in_memory_within_the_bound(tmp_path):
     spool = tmp_path / "spool"
     spool.write_text("not a folder")  # the local disk refuses too
-    policy = SinkPolicy(roll_rows=2, max_pending_rows=6)
+    policy = SinkPolicy(roll_rows=2, max_pending_rows=8)
     sink = DecisionSink(catalog(tmp_path / "exchange"), THRESHOLDS, spool=spool, policy=policy)
     with pytest.raises(SinkFull):
         for tid in range(10):
@@ -186,11 +187,11 @@ def test_an_unwritable_spool_keeps_rows_in_memory_within_the_bound(tmp_path):
             sink.record(call(tid))
             sink.flush()
     health = sink.health()
-    assert health["failed_spools"] >= 3 and health["waiting_rows"] == 6
+    assert health["failed_spools"] >= 3 and health["waiting_rows"] == 8
     spool.unlink()  # the disk is back: everything kept in memory is published
     sink.close()
-    assert len(published(tmp_path / "exchange", "online_decisions")) == 3
-    assert len(published(tmp_path / "exchange", "prediction_log")) == 3
+    assert len(published(tmp_path / "exchange", "online_decisions")) == 4
+    assert len(published(tmp_path / "exchange", "prediction_log")) == 4
 
 
 def test_a_retried_transaction_in_another_flush_keeps_its_latest_decision(tmp_path):

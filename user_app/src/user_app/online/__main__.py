@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from user_app.decisions import decision_thresholds
 from user_app.online.explain import Explainer
+from user_app.online.features import FeatureClient
 from user_app.online.routing import (
     ModelRouter,
     Poller,
@@ -105,6 +106,9 @@ def build(args: argparse.Namespace) -> tuple[object, dict]:
         thresholds,
         explainer,
         Limits(**params["limits"]),
+        features=FeatureClient(
+            params["authorize"]["features_url"], params["authorize"]["features_timeout_seconds"]
+        ),
     )
     return create_app(service, Poller(router, params["reload_seconds"])), params
 

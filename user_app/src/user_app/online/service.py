@@ -8,6 +8,13 @@ Endpoints:
 * ``POST /decisions`` - the same input; answers a decision per transaction with its score, the
   model version and route that answered, and the top contributing features (``?explain=false``
   to skip them).
+* ``POST /authorize`` - one raw payment as a payment gateway knows it (a PaymentRequest JSON
+  object); its features come from etl_app's featurization service (:mod:`.features`) within
+  ``authorize.features_timeout_seconds``, then it is decided like ``/decisions``. The answer:
+  decision, score, model version, route, explanation, and ``fallback``: null, or why the
+  features could not be had in time, in which case the decision is the documented fallback
+  (``review``: a person looks at it; no score, no model). The features it scored are published
+  with the decision (``online_instances``, TransactionInstance contract).
 * ``GET /ping``, ``GET /health``, ``GET /version``; ``POST /admin/reload`` (only from
   ``admin_hosts``: loopback unless :func:`create_app` is given others).
 
@@ -27,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -43,8 +51,10 @@ from shared_runtime.enforce import ContractViolation
 from shared_runtime.fast import FastContract
 from shared_schemas.etl_to_ml import TransactionInstance
 import user_app
+from user_app.client import FALLBACK_DECISION
 from user_app.decisions import classify, log_record
 from user_app.online.explain import Explainer
+from user_app.online.features import FeatureClient, FeaturesUnavailable, PaymentRefused
 from user_app.online.models import ServedModel
 from user_app.online.routing import ModelRouter, Poller
 from user_app.online.sink import DecisionSink, Scored, SinkFull, now
@@ -53,6 +63,17 @@ from user_app.online.worker import ModelCallError
 logger = logging.getLogger(__name__)
 CONTRACT = FastContract(TransactionInstance)
 FORMATS = ("dataframe_split", "dataframe_records")
+# what a payment gateway sends to POST /authorize (the PaymentRequest contract's columns)
+PAYMENT_FIELDS = (
+    "transaction_id",
+    "card_id",
+    "customer_id",
+    "merchant_id",
+    "event_time",
+    "amount",
+    "merchant_category",
+    "merchant_country",
+)
 # hosts whose POST /admin/reload is accepted (create_app's ``admin_hosts``)
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -162,6 +183,7 @@ class DecisionService:
         explainer: Explainer | None,
         limits: Limits,
         contract: FastContract = CONTRACT,
+        features: FeatureClient | None = None,
     ) -> None:
         self.router = router
         self.sink = sink
@@ -169,11 +191,21 @@ class DecisionService:
         self.explainer = explainer
         self.limits = limits
         self.contract = contract
+        self.features = features
+        self._lock = threading.Lock()
+        # POST /authorize: answers by the model, and fallbacks by reason
+        self.authorizations: dict[str, Any] = {"scored": 0, "fallbacks": {}}
 
     def valid_rows(self, body: bytes) -> pd.DataFrame:
         return validate(parse_frame(body, self.limits.max_rows), self.contract)
 
-    def score(self, model: ServedModel, route: str, rows: pd.DataFrame) -> Scored:
+    def score(
+        self,
+        model: ServedModel,
+        route: str,
+        rows: pd.DataFrame,
+        features: pd.DataFrame | None = None,
+    ) -> Scored:
         started = time.perf_counter()
         try:
             scores = model.predict_valid(rows)
@@ -201,7 +233,7 @@ class DecisionService:
             event_time = rows["event_time"].to_numpy()
         else:
             event_time = rows.set_index("transaction_id")["event_time"].reindex(ids).to_numpy()
-        scored = Scored(log, ids, event_time, score, decided)
+        scored = Scored(log, ids, event_time, score, decided, features)
         self.sink.record(scored)
         return scored
 
@@ -213,14 +245,17 @@ class DecisionService:
             except Exception:  # the shadow model must never affect the service
                 logger.exception("Shadow scoring with version %s failed.", model.version)
 
-    def answer(self, rows: pd.DataFrame, background: BackgroundTasks) -> tuple[ServedModel, Scored]:
-        """Score with the routed model; in shadow mode, the challenger after the response."""
+    def answer(
+        self, rows: pd.DataFrame, background: BackgroundTasks, publish_features: bool = False
+    ) -> tuple[ServedModel, Scored]:
+        """Score with the routed model; in shadow mode, the challenger after the response.
+        With ``publish_features`` the rows are published with the decisions."""
         try:
             self.sink.admit()
         except SinkFull as exc:
             raise BadRequest(503, str(exc), retry_after_seconds=self.sink.flush_seconds) from None
         route, model = self.router.route(int(rows["transaction_id"].iloc[0]))
-        scored = self.score(model, route, rows)
+        scored = self.score(model, route, rows, rows if publish_features else None)
         if route == "primary":
             background.add_task(self.shadow, rows)
         return model, scored
@@ -239,13 +274,7 @@ class DecisionService:
     ) -> dict[str, Any]:
         rows = self.valid_rows(body)
         model, scored = self.answer(rows, background)
-        explanations: list[Any] = [None] * len(rows)
-        if explain and self.explainer and len(rows) <= self.limits.explain_max_rows:
-            ordered = rows.set_index("transaction_id").loc[scored.transaction_id].reset_index()
-            try:
-                explanations = self.explainer.explain(model, ordered, scored.score)
-            except ModelCallError as exc:
-                raise BadRequest(503, str(exc), model_version=model.version) from None
+        explanations = self.explanations(model, rows, scored, explain)
         return {
             "model_name": model.name,
             "model_version": model.version,
@@ -262,6 +291,110 @@ class DecisionService:
                 )
             ],
         }
+
+    def explanations(
+        self, model: ServedModel, rows: pd.DataFrame, scored: Scored, explain: bool
+    ) -> list[Any]:
+        """Each scored row's top contributing features (None each when not asked or too many)."""
+        if not (explain and self.explainer and len(rows) <= self.limits.explain_max_rows):
+            return [None] * len(rows)
+        ordered = rows.set_index("transaction_id").loc[scored.transaction_id].reset_index()
+        try:
+            return self.explainer.explain(model, ordered, scored.score)
+        except ModelCallError as exc:
+            raise BadRequest(503, str(exc), model_version=model.version) from None
+
+    def authorize(
+        self, body: bytes, background: BackgroundTasks, explain: bool = True
+    ) -> dict[str, Any]:
+        """One raw payment: its features from etl_app, then the decision (or the fallback)."""
+        if self.features is None:
+            raise BadRequest(404, "POST /authorize needs a featurization service (authorize.url).")
+        payment = parse_payment(body)
+        try:
+            features = self.features.features(payment)
+        except PaymentRefused as exc:
+            details = {k: v for k, v in exc.body.items() if k != "error"}
+            raise BadRequest(422, str(exc), **details) from None
+        except FeaturesUnavailable as exc:
+            return self.fallback(payment, exc)
+        if features["transaction_id"].tolist() != [payment["transaction_id"]]:
+            return self.fallback(
+                payment,
+                FeaturesUnavailable("bad_answer", "the features are another payment's"),
+            )
+        try:  # checked when read, like every dataset that crosses an app boundary
+            rows = self.contract.validate(features)
+        except Exception as exc:  # etl_app answered rows its own contract refuses: its bug
+            return self.fallback(payment, FeaturesUnavailable("bad_answer", str(exc)))
+        model, scored = self.answer(rows, background, publish_features=True)
+        with self._lock:
+            self.authorizations["scored"] += 1
+        return {
+            "transaction_id": payment["transaction_id"],
+            "decision": str(scored.decision[0]),
+            "score": float(scored.score[0]),
+            "model_name": model.name,
+            "model_version": model.version,
+            "route": scored.log["route"],
+            "explanation": self.explanations(model, rows, scored, explain)[0],
+            "fallback": None,
+        }
+
+    def fallback(self, payment: dict[str, Any], problem: FeaturesUnavailable) -> dict[str, Any]:
+        """The documented answer without features: ``review`` (a person decides), no score."""
+        with self._lock:
+            fallbacks = self.authorizations["fallbacks"]
+            fallbacks[problem.reason] = fallbacks.get(problem.reason, 0) + 1
+        logger.warning(
+            "Payment %s answered with the fallback (%s): %s",
+            payment["transaction_id"],
+            problem.reason,
+            problem.detail,
+        )
+        return {
+            "transaction_id": payment["transaction_id"],
+            "decision": FALLBACK_DECISION,
+            "score": None,
+            "model_name": self.router.model_name,
+            "model_version": None,
+            "route": "fallback",
+            "explanation": None,
+            "fallback": problem.reason,
+        }
+
+
+def parse_payment(body: bytes) -> dict[str, Any]:
+    """A PaymentRequest JSON object (one payment), or BadRequest saying what is wrong.
+
+    Its values are checked by the PaymentRequest contract where the features are computed
+    (etl_app's featurization service answers 422 naming the column and check)."""
+    if not body:
+        raise BadRequest(400, "Empty body: send one payment as a JSON object.")
+    try:
+        payment = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(400, f"Body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest(400, "JSON nested too deeply.") from None
+    if not isinstance(payment, dict):
+        raise BadRequest(
+            400, f"Expected one payment as a JSON object; got {type(payment).__name__}."
+        )
+    missing = [c for c in PAYMENT_FIELDS if c not in payment]
+    extra = sorted(set(payment) - set(PAYMENT_FIELDS))[:10]
+    if missing or extra:
+        raise BadRequest(
+            422,
+            f"A payment has exactly the fields {list(PAYMENT_FIELDS)}.",
+            missing=missing,
+            unexpected=extra,
+        )
+    if not isinstance(payment["transaction_id"], int) or isinstance(
+        payment["transaction_id"], bool
+    ):
+        raise BadRequest(422, "transaction_id must be an integer.")
+    return payment
 
 
 def create_app(
@@ -306,6 +439,7 @@ def create_app(
             "canary_fraction": service.router.policy.canary_fraction,
             "shadow": service.router.policy.shadow,
             "pending_log_rows": service.sink.pending(),
+            "authorize": service.authorizations if service.features else None,
             "sink": service.sink.health(),
         }
 
@@ -334,6 +468,14 @@ def create_app(
     ) -> Response:
         body = await read_body(request, service.limits.max_body_bytes)
         answer = await run_in_threadpool(service.decisions, body, background, explain)
+        return json_response(answer)
+
+    @app.post("/authorize")
+    async def authorize(
+        request: Request, background: BackgroundTasks, explain: bool = True
+    ) -> Response:
+        body = await read_body(request, service.limits.max_body_bytes)
+        answer = await run_in_threadpool(service.authorize, body, background, explain)
         return json_response(answer)
 
     @app.post("/admin/reload")

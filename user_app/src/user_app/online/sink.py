@@ -1,11 +1,14 @@
 """Publishing what the service decided: bounded, durable, exactly once, in files of a sane size.
 
-Three datasets, each published through the Kedro catalog (validated against its contract on
+Four datasets, each published through the Kedro catalog (validated against its contract on
 save, written atomically by the exchange dataset):
 
 * ``online_decisions`` - FraudDecision rows of the answers (champion or canary);
 * ``shadow_decisions`` - what the challenger would have decided, in shadow mode;
-* ``prediction_log``   - one PredictionLog row per model call, with the route that answered.
+* ``prediction_log``   - one PredictionLog row per model call, with the route that answered;
+* ``online_instances`` - the TransactionInstance rows ``POST /authorize`` scored (the features
+  etl_app's featurization service computed), so every online decision can be compared with the
+  batch's features and decision for the same payment.
 
 The way there, per dataset:
 
@@ -53,7 +56,7 @@ from kedro.validation import DataValidationError
 from user_app.decisions import LOG_COLUMNS, decision_frame
 
 logger = logging.getLogger(__name__)
-KINDS = ("answered", "shadow", "log")
+KINDS = ("answered", "shadow", "log", "features")
 
 
 class SinkFull(RuntimeError):
@@ -69,6 +72,13 @@ class Scored:
     event_time: np.ndarray
     score: np.ndarray
     decision: np.ndarray
+    # the rows scored, published as ``online_instances`` (``POST /authorize`` only)
+    features: pd.DataFrame | None = None
+
+    @property
+    def rows(self) -> int:
+        """Rows this call adds to the sink: decisions, its log row, its features."""
+        return len(self.score) + 1 + (0 if self.features is None else len(self.features))
 
 
 @dataclass(frozen=True)
@@ -81,10 +91,11 @@ class SinkPolicy:
     max_pending_rows: int = 1_000_000  # refuse requests beyond this many unpublished rows
 
     def __post_init__(self) -> None:
-        if self.max_pending_rows < 3 * self.roll_rows:  # three datasets may wait for a roll
+        if self.max_pending_rows < len(KINDS) * self.roll_rows:  # each dataset may wait for a roll
             raise ValueError(
-                f"max_pending_rows ({self.max_pending_rows}) must be at least 3 x roll_rows "
-                f"({self.roll_rows}), or the service would refuse requests while all is well."
+                f"max_pending_rows ({self.max_pending_rows}) must be at least {len(KINDS)} x "
+                f"roll_rows ({self.roll_rows}), or the service would refuse requests while all "
+                "is well."
             )
 
 
@@ -104,6 +115,7 @@ class DecisionSink:
             "answered": "online_decisions",
             "shadow": "shadow_decisions",
             "log": "prediction_log",
+            "features": "online_instances",
             **(datasets or {}),
         }
         self._spool = Path(spool)
@@ -152,7 +164,7 @@ class DecisionSink:
                 self.counts["shadow_dropped"] += 1
                 return
             self._buffer.append(scored)
-            self._buffer_rows += len(scored.score) + 1
+            self._buffer_rows += scored.rows
 
     def pending(self) -> int:
         """Model calls recorded but not yet spooled."""
@@ -215,7 +227,7 @@ class DecisionSink:
         frames = self._frames(batch)
         with self._lock:
             del self._buffer[: len(batch)]
-            self._buffer_rows -= sum(len(s.score) + 1 for s in batch)
+            self._buffer_rows -= sum(s.rows for s in batch)
             for kind, frame in frames.items():
                 self._unspooled[kind].append(frame)
         for kind in KINDS:
@@ -243,6 +255,9 @@ class DecisionSink:
                 frames[kind] = self._decisions(calls)
         if batch:
             frames["log"] = pd.DataFrame([s.log for s in batch])[LOG_COLUMNS]
+        features = [s.features for s in batch if s.features is not None]
+        if features:
+            frames["features"] = pd.concat(features, ignore_index=True)
         return frames
 
     def _decisions(self, calls: list[Scored]) -> pd.DataFrame:
