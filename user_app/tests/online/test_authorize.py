@@ -186,12 +186,10 @@ def test_a_malformed_payment_is_refused_before_any_call(authorizing, body, statu
     assert len(featurizer.requests) == calls
 
 
-def test_an_unreachable_featurization_service_gets_the_fallback(world):
-    root, project, _ = world
-    svc = Service(root, project, {"online.features_url": f"http://127.0.0.1:{free_port()}"})
-    try:
-        body = svc.post("/authorize", json=payment(600_000)).json()
-        assert (body["decision"], body["fallback"]) == ("review", "unreachable")
-    finally:
-        output = svc.stop()
-    assert "answered with the fallback (unreachable)" in output
+def test_an_unreachable_featurization_service_gets_the_fallback(authorizing):
+    """(Last in this module: it stops the featurization service.)"""
+    svc, featurizer = authorizing
+    featurizer.stop()
+    body = svc.post("/authorize", json=payment(600_000)).json()
+    assert (body["decision"], body["fallback"]) == ("review", "unreachable")
+    assert "answered with the fallback (unreachable)" in svc.stop()
