@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import sqlalchemy
 
-from etl_app.live import SourceWriter, load_conf, main
+from etl_app.live import SourceWriter, load_conf, main, source_engine
 from etl_app.pipelines.simulate.live import (
     LiveSettings,
     WorldMismatch,
@@ -29,7 +29,7 @@ from etl_app.pipelines.simulate.live import (
     live_payments,
 )
 from shared_runtime.exchange import ExchangeParquetDataset
-from shared_runtime.testing import isolated_app, kedro_run
+from shared_runtime.testing import isolated_app, isolated_env, kedro_run, throwaway_postgres
 
 APP = Path(__file__).resolve().parents[1]
 SMALL = {"simulate.n_customers": 500, "simulate.n_merchants": 250, "simulate.days": 60}
@@ -278,3 +278,37 @@ def test_every_live_payment_is_in_the_source_once_and_the_batch_sees_it(world, l
 def test_a_remote_service_is_refused():
     with pytest.raises(SystemExit, match="not on loopback"):
         main(["--authorize-url", "http://10.1.2.3:8000/authorize"])
+
+
+def test_a_postgres_source_continues_and_records_live_payments(tmp_path):
+    """The driver's source side on Postgres: the world's end, its parties, the inserts."""
+    with throwaway_postgres("source_system") as server:
+        url = f"{server}/source_system"
+        project = isolated_app(APP, tmp_path)
+        kedro_run(
+            project, "simulate", SMALL, env=isolated_env(tmp_path, {"ETL_SOURCE_DB_URL": url})
+        )
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("MONOREPO_ROOT", str(tmp_path))
+            patch.setenv("ETL_SOURCE_DB_URL", url)
+            source_url, params = load_conf(project / "conf", None, RUNTIME)
+        writer = SourceWriter(source_engine(source_url))
+        last, max_id, cards, merchants = writer.world_end()
+        payments = live_payments(continue_world(params, last, max_id, cards, merchants), 50, 2, 3)
+        writer.insert(payments.iloc[:40])
+        writer.insert(payments.iloc[40:])
+        with writer.engine.connect() as con:
+            recorded = pd.read_sql(
+                sqlalchemy.text(
+                    "SELECT * FROM transactions WHERE transaction_id > :id ORDER BY transaction_id"
+                ),
+                con,
+                params={"id": max_id},
+            )
+        assert writer.world_end()[:2] == (
+            payments["event_time"].max(),
+            payments["transaction_id"].max(),
+        )
+    assert recorded["transaction_id"].tolist() == payments["transaction_id"].tolist()
+    assert (recorded["event_time"] == payments["event_time"]).all()
+    assert (recorded["amount"].to_numpy() == payments["amount"].to_numpy()).all()

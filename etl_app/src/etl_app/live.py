@@ -252,7 +252,9 @@ def _authorize(
     try:
         answer = json.loads(body)
     except ValueError:
-        return {**record, "error": f"not JSON: {body[:200].decode(errors='replace')}"}
+        answer = None
+    if not isinstance(answer, dict):
+        return {**record, "error": f"not a JSON object: {body[:200].decode(errors='replace')}"}
     return {
         **record,
         **{k: answer.get(k) for k in ("decision", "score", "route", "model_version", "fallback")},
@@ -272,9 +274,15 @@ def run(
     answers.parent.mkdir(parents=True, exist_ok=True)
     offsets = payments["offset"].to_numpy()
     give_up = seconds + authorizer.timeout
-    futures = []
+    lock = threading.Lock()
     start = time.monotonic()
-    with ThreadPoolExecutor(clients, thread_name_prefix="authorize") as pool:
+    with answers.open("w") as out, ThreadPoolExecutor(clients, "authorize") as pool:
+
+        def record(future) -> None:  # each answer as it comes (a run cut short keeps them)
+            line = json.dumps(future.result()) + "\n"
+            with lock:
+                out.write(line)
+
         i = 0
         while i < len(payments):
             wait = start + offsets[i] - time.monotonic()
@@ -284,14 +292,13 @@ def run(
             j = max(i + 1, int(np.searchsorted(offsets, time.monotonic() - start, side="right")))
             due = payments.iloc[i:j]
             writer.insert(due)
-            futures += [
-                pool.submit(_authorize, authorizer, p, p.offset, give_up, start)
-                for p in due.itertuples()
-            ]
+            for payment in due.itertuples():
+                future = pool.submit(
+                    _authorize, authorizer, payment, payment.offset, give_up, start
+                )
+                future.add_done_callback(record)
             i = j
-        with answers.open("w") as out:
-            for future in futures:
-                out.write(json.dumps(future.result()) + "\n")
+        pool.shutdown(wait=True)
     return time.monotonic() - start
 
 
