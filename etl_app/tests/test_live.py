@@ -10,6 +10,7 @@ the source exactly once, and etl_instances publishes them.
 """
 
 import json
+import socket
 import sqlite3
 import threading
 import time
@@ -21,7 +22,15 @@ import pandas as pd
 import pytest
 import sqlalchemy
 
-from etl_app.live import SourceWriter, load_conf, main, source_engine
+from etl_app.live import (
+    Authorizer,
+    SourceWriter,
+    _authorize,
+    load_conf,
+    main,
+    source_engine,
+    summarize,
+)
 from etl_app.pipelines.simulate.live import (
     LiveSettings,
     WorldMismatch,
@@ -273,6 +282,40 @@ def test_every_live_payment_is_in_the_source_once_and_the_batch_sees_it(world, l
     ).load()
     live = published[published["transaction_id"] > max_id]
     assert sorted(live["transaction_id"]) == expected["transaction_id"].tolist()
+
+
+def test_the_summary_counts_errors_and_fallbacks():
+    answers = pd.DataFrame(
+        {
+            "transaction_id": [1, 2, 3, 4, 5],
+            "attack": [False, True, True, False, False],
+            "lag_ms": [0.1, 0.2, 0.3, 0.4, 50.0],
+            "decision": ["approve", "decline", "review", "approve", None],
+            "fallback": [None, None, "featurizer_timeout", "featurizer_timeout", None],
+            "latency_ms": [1.0, 2.0, 3.0, 4.0, None],
+            "error": [None, None, None, None, "TimeoutError: timed out"],
+        }
+    )
+    summary = summarize(answers, wall_seconds=2.0)
+    assert (summary["payments"], summary["answered"], summary["errors"]) == (5, 4, 1)
+    assert summary["decisions"] == {"approve": 2, "review": 1, "decline": 1}
+    assert summary["fallbacks"] == {"featurizer_timeout": 2}
+    assert summary["errors_by_kind"] == {"TimeoutError: timed out": 1}
+    assert summary["attack_decisions"] == {"approve": 0, "review": 1, "decline": 1}
+    assert summary["latency_ms"]["max"] == 4.0
+    assert summary["send_lag_ms"]["max"] == 50.0
+    assert summary["achieved_rate"] == 2.5
+
+
+def test_an_unreachable_service_is_an_error_not_a_crash(live_world):
+    payment = next(live_payments(live_world, 10, 1, 0).itertuples())
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    authorizer = Authorizer(f"http://127.0.0.1:{port}/authorize", 0.5)
+    record = _authorize(authorizer, payment, 0, 10, time.monotonic())
+    assert record["error"].startswith("ConnectionRefusedError")
+    assert "decision" not in record
 
 
 def test_a_remote_service_is_refused():

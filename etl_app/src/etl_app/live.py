@@ -322,6 +322,7 @@ def summarize(answers: pd.DataFrame, wall_seconds: float) -> dict[str, Any]:
         else {}
     )
     attacks = answered[answered["attack"].astype(bool)]
+    lag = answers["lag_ms"].astype(float).to_numpy()
 
     def counts(frame: pd.DataFrame, column: str) -> dict[str, int]:
         return {str(k): int(v) for k, v in frame[column].dropna().value_counts().items()}
@@ -337,6 +338,11 @@ def summarize(answers: pd.DataFrame, wall_seconds: float) -> dict[str, Any]:
         "routes": counts(answered, "route"),
         "model_versions": counts(answered, "model_version"),
         "latency_ms": pct | {"max": round(float(latency.max()), 2) if len(latency) else None},
+        # how late requests left against the live clock (the pool not keeping up)
+        "send_lag_ms": {
+            "p99": round(float(np.percentile(lag, 99)), 2) if len(lag) else None,
+            "max": round(float(lag.max()), 2) if len(lag) else None,
+        },
         "wall_seconds": round(wall_seconds, 2),
         "achieved_rate": round(len(answers) / wall_seconds, 1) if wall_seconds else None,
         "attack_payments": int(answers["attack"].astype(bool).sum()),
@@ -357,6 +363,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         + (", ".join(f"{k} {v}" for k, v in lat.items()) if lat.get("max") is not None else "-"),
         f"attack-burst payments: {summary['attack_payments']}, decided "
         f"{summary['attack_decisions']}",
+        f"sent behind the live clock: p99 {summary['send_lag_ms']['p99']} ms, "
+        f"max {summary['send_lag_ms']['max']} ms",
     ]
     if summary["errors"]:
         lines.append(f"errors: {summary['errors_by_kind']}")
@@ -387,6 +395,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if urlsplit(args.authorize_url).scheme != "http":
+        raise SystemExit(f"{args.authorize_url}: only http:// URLs are supported")
+    if args.clients < 1 or not 0 <= args.attack_share < 1:
+        raise SystemExit("--clients must be >= 1 and --attack-share within [0, 1)")
     if not args.allow_remote and not is_loopback(args.authorize_url):
         raise SystemExit(
             f"{args.authorize_url} is not on loopback: live payments go to a local service "
