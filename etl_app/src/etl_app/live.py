@@ -15,11 +15,18 @@ lives; ``ETL_SOURCE_DB_URL`` points elsewhere, as for every etl_app run)::
         [--params simulate.n_customers=500,simulate.days=60] \\
         [--answers data/08_reporting/live_answers.jsonl] [--summary-json PATH] [--allow-remote]
 
+The request body is ``{transaction_id, card_id, customer_id, merchant_id, event_time, amount,
+merchant_category, merchant_country}``, ``event_time`` in ISO 8601 without an offset (UTC, with
+microseconds, as the source stores it); a 200 answer is read for ``decision``, ``score``,
+``route``, ``model_version`` and ``fallback``. Anything else (another status, a timeout, a
+refused connection) is recorded as an error with its reason.
+
 ``--params`` are the simulate parameters the source was simulated with, as given to ``kedro
 run`` (the driver rebuilds the world's parties from them and refuses a source database that
 holds other ones). The URL must be on loopback unless ``--allow-remote``. Every answer (decision,
 score, route, model version, fallback, latency, or the error) goes to ``--answers`` (JSON lines),
-and the summary is computed from that file: payments sent and answered, decisions, fallbacks by
+with ``lag_ms`` (how late the request left against the live clock), and the summary is computed
+from that file: payments sent and answered, decisions, fallbacks by
 reason, errors, latency percentiles, achieved rate, and how the attack-burst payments were
 decided. ``--summary-json`` writes it as JSON too.
 
@@ -34,6 +41,9 @@ payments in event-time order and, for those that are due, FIRST inserts them int
 its payment and all earlier ones are committed. Payments of the same second as the one being
 featurized (or later ones already committed) are excluded by the frames, so committing ahead
 does no harm.
+
+A SQLite source is switched to write-ahead logging (a property of the file, harmless to every
+other reader), so the featurization service reading histories never waits for a live insert.
 
 Bounded: payments are produced for ``--seconds`` of the live clock; a request not started by
 ``--seconds + --timeout`` (the service is too slow to keep up) is not sent and counts as an error
