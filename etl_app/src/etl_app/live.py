@@ -89,6 +89,7 @@ REQUEST_FIELDS = [
     "merchant_country",
 ]
 DECISIONS = ("approve", "review", "decline")
+PROGRESS_SECONDS = 5  # a progress line this often (live-clock seconds)
 
 
 def is_loopback(url: str) -> bool:
@@ -293,7 +294,7 @@ def run(
             with lock:
                 out.write(line)
 
-        i = 0
+        i, progress_at = 0, PROGRESS_SECONDS
         while i < len(payments):
             wait = start + offsets[i] - time.monotonic()
             if wait > 0:
@@ -308,6 +309,9 @@ def run(
                 )
                 future.add_done_callback(record)
             i = j
+            if offsets[i - 1] >= progress_at:
+                logger.info("%.0f s: %d payments recorded and sent", offsets[i - 1], i)
+                progress_at += PROGRESS_SECONDS
         pool.shutdown(wait=True)
     return time.monotonic() - start
 
