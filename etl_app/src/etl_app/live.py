@@ -75,7 +75,7 @@ import yaml
 
 from etl_app.pipelines.simulate.live import LiveSettings, continue_world, live_payments
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("etl_app.live")  # also when run as __main__
 
 #: The payment's fields a gateway sends (the PaymentRequest contract).
 REQUEST_FIELDS = [
