@@ -149,6 +149,87 @@ def _pick_merchants(
     return pool[np.minimum(np.searchsorted(cdf, rng.random(n)), len(pool) - 1)]
 
 
+def _ordinary_times(
+    rng: np.random.Generator,
+    params: dict[str, Any],
+    customers: pd.DataFrame,
+    cards: pd.DataFrame,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(card index, second of the period) of every ordinary payment of the period."""
+    cust = cards["customer_id"].to_numpy()
+    rate = customers["_tx_per_day"].to_numpy()[cust] * params["days"]
+    per_card = rng.poisson(rate)
+    card_idx = np.repeat(np.arange(len(cards)), per_card)
+    n = len(card_idx)
+    night_share = customers["_night_share"].to_numpy()[cust[card_idx]]
+    ts = rng.integers(0, params["days"], n) * DAY + _hour_offsets(rng, n, night_share)
+    return card_idx, ts
+
+
+def favourite_merchants(
+    rng: np.random.Generator,
+    params: dict[str, Any],
+    customers: pd.DataFrame,
+    cards: pd.DataFrame,
+    merchants: pd.DataFrame,
+) -> np.ndarray:
+    """Each card's favourite merchants (cards x ``favourite_merchants``), of its home country."""
+    popularity = merchants["_popularity"].to_numpy()
+    merchant_country = merchants["country"].to_numpy()
+    favourites_per_card = params["favourite_merchants"]
+    fav = np.empty((len(cards), favourites_per_card), dtype=np.int64)
+    card_home = customers["home_country"].to_numpy()[cards["customer_id"].to_numpy()]
+    for country in np.unique(card_home):  # a handful of countries, not rows
+        pool = np.flatnonzero(merchant_country == country)
+        rows = np.flatnonzero(card_home == country)
+        fav[rows] = _pick_merchants(
+            rng, pool, popularity[pool], len(rows) * favourites_per_card
+        ).reshape(len(rows), favourites_per_card)
+    return fav
+
+
+def world_favourite_merchants(
+    params: dict[str, Any], customers: pd.DataFrame, cards: pd.DataFrame, merchants: pd.DataFrame
+) -> np.ndarray:
+    """The favourites :func:`generate_transactions` drew for ``params``' world (its draws replayed:
+    this follows its order of random draws up to the favourites, so keep the two in step)."""
+    rng = np.random.default_rng([params["seed"], 1])
+    _ordinary_times(rng, params, customers, cards)
+    return favourite_merchants(rng, params, customers, cards, merchants)
+
+
+def ordinary_merchants(
+    rng: np.random.Generator,
+    params: dict[str, Any],
+    favourites: np.ndarray,
+    card_idx: np.ndarray,
+    merchants: pd.DataFrame,
+) -> np.ndarray:
+    """Where ordinary payments of ``card_idx`` happen: mostly favourites, sometimes anywhere."""
+    n = len(card_idx)
+    slot = np.minimum(rng.geometric(0.35, n) - 1, favourites.shape[1] - 1)
+    merchant = favourites[card_idx, slot]
+    wander = rng.random(n) < params["explore_share"]
+    merchant[wander] = _pick_merchants(
+        rng, np.arange(len(merchants)), merchants["_popularity"].to_numpy(), int(wander.sum())
+    )
+    return merchant
+
+
+def ordinary_amounts(
+    rng: np.random.Generator,
+    customers: pd.DataFrame,
+    cards: pd.DataFrame,
+    merchants: pd.DataFrame,
+    card_idx: np.ndarray,
+    merchant: np.ndarray,
+) -> np.ndarray:
+    """Amounts of ordinary payments: the customer's typical spend, scaled by the category."""
+    spend = customers["_typical_amount"].to_numpy()[cards["customer_id"].to_numpy()[card_idx]]
+    multiplier = _by_merchant(merchants, 0)
+    return spend * multiplier[merchant] * rng.lognormal(0.0, 0.5, len(card_idx))
+
+
 def _ordinary_payments(
     rng: np.random.Generator,
     params: dict[str, Any],
@@ -156,40 +237,22 @@ def _ordinary_payments(
     cards: pd.DataFrame,
     merchants: pd.DataFrame,
 ) -> pd.DataFrame:
-    cust = cards["customer_id"].to_numpy()
-    rate = customers["_tx_per_day"].to_numpy()[cust] * params["days"]
-    per_card = rng.poisson(rate)
-    card_idx = np.repeat(np.arange(len(cards)), per_card)
-    n = len(card_idx)
-    cust_idx = cust[card_idx]
-    night_share = customers["_night_share"].to_numpy()[cust_idx]
-    ts = rng.integers(0, params["days"], n) * DAY + _hour_offsets(rng, n, night_share)
-
     # Each card shops mostly at a handful of favourite merchants of its home country.
-    popularity = merchants["_popularity"].to_numpy()
-    merchant_country = merchants["country"].to_numpy()
-    favourites_per_card = params["favourite_merchants"]
-    fav = np.empty((len(cards), favourites_per_card), dtype=np.int64)
-    card_home = customers["home_country"].to_numpy()[cust]
-    for country in np.unique(card_home):  # a handful of countries, not rows
-        pool = np.flatnonzero(merchant_country == country)
-        rows = np.flatnonzero(card_home == country)
-        fav[rows] = _pick_merchants(
-            rng, pool, popularity[pool], len(rows) * favourites_per_card
-        ).reshape(len(rows), favourites_per_card)
-    slot = np.minimum(rng.geometric(0.35, n) - 1, favourites_per_card - 1)
-    merchant = fav[card_idx, slot]
-    wander = rng.random(n) < params["explore_share"]
-    merchant[wander] = _pick_merchants(
-        rng, np.arange(len(merchants)), popularity, int(wander.sum())
-    )
-
-    spend = customers["_typical_amount"].to_numpy()[cust_idx]
-    multiplier = _by_merchant(merchants, 0)
-    amount = spend * multiplier[merchant] * rng.lognormal(0.0, 0.5, n)
+    card_idx, ts = _ordinary_times(rng, params, customers, cards)
+    fav = favourite_merchants(rng, params, customers, cards, merchants)
+    merchant = ordinary_merchants(rng, params, fav, card_idx, merchants)
+    amount = ordinary_amounts(rng, customers, cards, merchants, card_idx, merchant)
     return pd.DataFrame(
         {"card_id": card_idx, "merchant_id": merchant, "ts": ts, "amount": amount, "attack": False}
     )
+
+
+def burst_lengths(
+    rng: np.random.Generator, params: dict[str, Any], drifted: np.ndarray
+) -> np.ndarray:
+    """Payments in each attack burst (card testing, ``drifted``, makes longer bursts)."""
+    burst = np.minimum(rng.geometric(0.3, len(drifted)), params["max_burst"])
+    return np.where(drifted, burst + 3, burst)
 
 
 def _attacks(
@@ -222,8 +285,7 @@ def _attacks(
         else params["days"] + 1
     )
     drifted_attack = day0 >= drift_day
-    burst = np.minimum(rng.geometric(0.3, n_attacks), params["max_burst"])
-    burst = np.where(drifted_attack, burst + 3, burst)  # card testing: longer bursts
+    burst = burst_lengths(rng, params, drifted_attack)
     start_ts = day0 * DAY + _hour_offsets(rng, n_attacks, np.full(n_attacks, 0.55))
     attack_idx = np.repeat(np.arange(n_attacks), burst)
     n = len(attack_idx)
@@ -236,9 +298,35 @@ def _attacks(
     pay_ts = start_ts[attack_idx] + offsets
     drifted = drifted_attack[attack_idx]
 
+    merchant, amount = attack_payments(
+        rng, params, customers, cards, merchants, cards_hit[attack_idx], drifted
+    )
+    return pd.DataFrame(
+        {
+            "card_id": cards_hit[attack_idx],
+            "merchant_id": merchant,
+            "ts": pay_ts,
+            "amount": amount,
+            "attack": True,
+        }
+    )
+
+
+def attack_payments(
+    rng: np.random.Generator,
+    params: dict[str, Any],
+    customers: pd.DataFrame,
+    cards: pd.DataFrame,
+    merchants: pd.DataFrame,
+    card_ids: np.ndarray,
+    drifted: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(merchant, amount) of attack payments on ``card_ids``: risky, often foreign merchants and
+    unusual amounts; card testing (``drifted``) at grocery/online merchants for tiny amounts."""
+    n = len(card_ids)
     risky = _by_merchant(merchants, 2)
     popularity = merchants["_popularity"].to_numpy()
-    card_cust = cards["customer_id"].to_numpy()[cards_hit[attack_idx]]
+    card_cust = cards["customer_id"].to_numpy()[card_ids]
     merchant_country = merchants["country"].to_numpy()
     foreign_pool = np.flatnonzero(
         risky & ~np.isin(merchant_country, list(params["home_countries"]))
@@ -262,15 +350,7 @@ def _attacks(
         rng.uniform(0.5, 5.0, n),  # card testing: tiny amounts
         spend * multiplier[merchant] * rng.lognormal(0.9, 0.6, n),
     )
-    return pd.DataFrame(
-        {
-            "card_id": cards_hit[attack_idx],
-            "merchant_id": merchant,
-            "ts": pay_ts,
-            "amount": amount,
-            "attack": True,
-        }
-    )
+    return merchant, amount
 
 
 def generate_transactions(
@@ -296,8 +376,13 @@ def generate_transactions(
     out["_fraud_probability"] = probability[order]
     out.insert(0, "transaction_id", np.arange(len(out), dtype=np.int64))
     out["event_time"] = pd.Timestamp(params["start"]) + pd.to_timedelta(out["ts"], unit="s")
-    out["amount"] = out["amount"].clip(0.01, 25_000.0).round(2)
+    out["amount"] = source_amounts(out["amount"].to_numpy())
     return out.rename(columns={"attack": "_attack"})
+
+
+def source_amounts(amount: np.ndarray) -> np.ndarray:
+    """Amounts as the source system records them: cents, within what a card may pay."""
+    return np.round(np.clip(amount, 0.01, 25_000.0), 2)
 
 
 def _true_fraud_probability(
