@@ -92,13 +92,29 @@ format: install ## Apply ruff formatting and safe fixes
 	cd $(ROOT) && .venv/bin/ruff check --fix . && .venv/bin/ruff format .
 
 .PHONY: test
+# Two lanes at once (this machine has 2 cores; most tests wait on subprocesses and servers):
+# the members' own suites one after the other, and the cross-app tests. Each line of output says
+# its lane; each lane has its own pytest temp root. Fails if either lane fails.
 test: lint ## Every test: lint, boundaries, each member's tests in its own env, cross-app tests
+	@$(MAKE) -j2 test-lane-members test-lane-cross
+
+LANE_TMP := $(or $(TMPDIR),/tmp)/monorepo-tests-$(shell id -u)
+lane = 2>&1 | sed -u 's/^/[$(1)] /'
+
+.PHONY: test-lane-members test-lane-cross
+test-lane-members:
+	@mkdir -p $(LANE_TMP)/members
 	@for m in $(MEMBERS); do \
 	  echo ">> testing $$m (in $$m/.venv)"; \
-	  (cd $(ROOT)/$$m && .venv/bin/pytest -q --durations=5) ; \
-	done
-	@echo ">> cross-app tests (tests/)"
-	cd $(ROOT) && .venv/bin/pytest -q --durations=12 tests
+	  (cd $(ROOT)/$$m && PYTEST_DEBUG_TEMPROOT=$(LANE_TMP)/members \
+	    .venv/bin/pytest -q --durations=5) ; \
+	done $(call lane,members)
+
+test-lane-cross:
+	@mkdir -p $(LANE_TMP)/cross
+	@echo ">> cross-app tests (tests/)" $(call lane,cross-app)
+	@cd $(ROOT) && PYTEST_DEBUG_TEMPROOT=$(LANE_TMP)/cross \
+	  .venv/bin/pytest -q --durations=12 tests $(call lane,cross-app)
 
 .PHONY: contracts
 contracts: install ## Regenerate docs/contracts.md and docs/contracts/*.json from the contracts
@@ -193,6 +209,11 @@ run-online: install ## Replay a window against `make serve` through the resilien
 .PHONY: demo
 demo: install ## The whole loop: simulate -> etl -> train -> promote -> score -> monitor (STACK=servers: on real servers)
 	cd $(ROOT) && .venv/bin/python -m tooling.loop.demo $(if $(STACK),--stack $(STACK))
+
+.PHONY: live
+live_args = $(if $(RATE),--rate $(RATE)) $(if $(SECONDS),--seconds $(SECONDS)) $(if $(WORLD),--root $(WORLD))
+live: install ## Real-time authorization: a small world, live payments -> /authorize for 30 s, then online vs batch (RATE=, SECONDS=)
+	cd $(ROOT) && .venv/bin/python -m tooling.loop.live $(live_args)
 
 .PHONY: simulate-months
 simulate-months: install ## Months of operation with drift: score, monitor, retrain, promote

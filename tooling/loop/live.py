@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,18 @@ SMALL_WORLD = {
     },
 }
 FEATURES = list(TransactionInstance.to_schema().columns)
+
+
+@dataclass(frozen=True)
+class LiveRun:
+    """How the live simulator runs: payments per second, for how long, concurrent requests,
+    its seed, and the simulate parameters the world was built with."""
+
+    rate: float = 100.0
+    seconds: float = 30.0
+    clients: int = 8
+    seed: int = 1
+    world: Mapping[str, object] = field(default_factory=dict)
 
 
 def build_world(root: Path, env: Mapping[str, str], echo: bool = True) -> None:
@@ -108,10 +121,7 @@ def drive(
     root: Path,
     env: Mapping[str, str],
     url: str,
-    rate: float,
-    seconds: float,
-    clients: int,
-    seed: int,
+    settings: LiveRun,
 ) -> dict[str, Any]:
     """Run the live simulator against ``url`` (POST /authorize); its summary."""
     summary = root / "logs" / "live-summary.json"
@@ -122,16 +132,20 @@ def drive(
         "--authorize-url",
         url,
         "--rate",
-        str(rate),
+        str(settings.rate),
         "--seconds",
-        str(seconds),
+        str(settings.seconds),
         "--clients",
-        str(clients),
+        str(settings.clients),
         "--seed",
-        str(seed),
+        str(settings.seed),
+        "--answers",
+        str(root / "logs" / "live-answers.jsonl"),
         "--summary-json",
         str(summary),
     ]
+    if settings.world:
+        cmd += ["--params", ",".join(f"{k}={v}" for k, v in settings.world.items())]
     with (root / "logs" / "live.log").open("w") as out:
         subprocess.run(
             cmd,
@@ -140,7 +154,7 @@ def drive(
             stdout=out,
             stderr=subprocess.STDOUT,
             check=True,
-            timeout=seconds + 300,
+            timeout=settings.seconds + 300,
         )
     return json.loads(summary.read_text())
 
@@ -233,20 +247,14 @@ def reconcile(root: Path, env: Mapping[str, str], echo: bool = True) -> dict[str
 
 
 def live(
-    root: Path,
-    env: Mapping[str, str],
-    rate: float,
-    seconds: float,
-    clients: int,
-    seed: int,
-    echo: bool = True,
+    root: Path, env: Mapping[str, str], settings: LiveRun, echo: bool = True
 ) -> dict[str, Any]:
     """Services up, the live simulator for ``seconds``, services down, then reconciliation."""
     featurizer, decider = services(root, env)
     with featurizer, decider:
         url = decider.ready_url.removesuffix("/ping")
         started = time.perf_counter()
-        summary = drive(root, env, f"{url}/authorize", rate, seconds, clients, seed)
+        summary = drive(root, env, f"{url}/authorize", settings)
         summary["wall_seconds"] = round(time.perf_counter() - started, 1)
     # the decision service has stopped: everything it decided is published
     summary["reconciliation"] = reconcile(root, env, echo)
@@ -283,7 +291,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.root is None:
         sys.stdout.write(f"Building a small world with a champion model in {root}\n")
         build_world(root, env)
-    summary = live(root, env, args.rate, args.seconds, args.clients, args.seed)
+    settings = LiveRun(
+        args.rate,
+        args.seconds,
+        args.clients,
+        args.seed,
+        SMALL_WORLD["simulate"] if args.root is None else {},
+    )
+    summary = live(root, env, settings)
     (root / "live_summary.json").write_text(json.dumps(summary, indent=2, default=str))
     sys.stdout.write(render(summary))
     ok = not summary["reconciliation"]["features"]["differ"]
