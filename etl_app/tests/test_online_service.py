@@ -19,9 +19,11 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy
+import yaml
 
 from etl_app.online import PAYMENTS_SELECT, REQUEST_COLUMNS
-from etl_app.online_service import decode_instances
+from etl_app.online_service import decode_instances, missing_indexes, source_indexes
 from shared_runtime.exchange import ExchangeParquetDataset
 from shared_runtime.testing import isolated_env
 from shared_schemas.etl_to_ml import TransactionInstance
@@ -199,6 +201,19 @@ def test_health_names_the_source_and_versions(service):
     assert health["status"] == "ok"
     assert health["source_db"] == f"sqlite:///{db}"
     assert health["contract_version"] >= "0.1.5"
+    assert health["missing_indexes"] == []  # the simulator saves the source tables indexed
+
+
+def test_missing_source_indexes_are_named(service, tmp_path):
+    _, project, db = service
+    copy = tmp_path / "no_index.db"
+    shutil.copy(db, copy)
+    with sqlite3.connect(copy) as con:
+        con.execute("DROP INDEX ix_transactions_card_time")
+    catalog = yaml.safe_load((project / "conf/base/catalog.yml").read_text())
+    engine = sqlalchemy.create_engine(f"sqlite:///{copy}")
+    assert missing_indexes(engine, source_indexes(catalog)) == ["transactions(card_id, event_time)"]
+    engine.dispose()
 
 
 def test_an_unreadable_source_answers_503(service, tmp_path):

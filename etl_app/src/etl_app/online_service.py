@@ -193,12 +193,37 @@ def readonly_engine_args(url: str) -> dict[str, Any]:
     return {"creator": connect}
 
 
+def source_indexes(catalog: Mapping[str, Any]) -> dict[str, list[list[str]]]:
+    """table -> the column lists the catalog's ``source_*`` tables are saved indexed on."""
+    wanted: dict[str, list[list[str]]] = {}
+    for entry in catalog.values():
+        if isinstance(entry, Mapping) and entry.get("indexes"):
+            wanted.setdefault(entry["table_name"], []).extend(entry["indexes"].values())
+    return wanted
+
+
+def missing_indexes(engine: sqlalchemy.Engine, wanted: Mapping[str, list[list[str]]]) -> list[str]:
+    """``table(columns)`` of each wanted index the source database lacks (an index whose leading
+    columns are these serves too); every lookup without one scans its table."""
+    inspector = sqlalchemy.inspect(engine)
+    missing = []
+    for table, column_lists in wanted.items():
+        have = [index["column_names"] for index in inspector.get_indexes(table)]
+        for columns in column_lists:
+            if not any(list(index[: len(columns)]) == list(columns) for index in have):
+                missing.append(f"{table}({', '.join(columns)})")
+    return missing
+
+
 class FeatureService:
     """The request handling, independent of HTTP; synchronous and thread-safe."""
 
-    def __init__(self, featurizer: OnlineFeaturizer, limits: Limits) -> None:
+    def __init__(
+        self, featurizer: OnlineFeaturizer, limits: Limits, missing_indexes: list[str] | None = None
+    ) -> None:
         self.featurizer = featurizer
         self.limits = limits
+        self.missing_indexes = list(missing_indexes or [])
 
     @property
     def source_url(self) -> str:
@@ -259,6 +284,7 @@ def create_app(service: FeatureService) -> FastAPI:
             "etl_app_version": etl_app.__version__,
             "contract_version": CONTRACT_VERSION,
             "max_rows": service.limits.max_rows,
+            "missing_indexes": service.missing_indexes,
         }
 
     @app.post("/features")
@@ -282,7 +308,19 @@ def build(conf_source: str | Path, env: str | None = None) -> tuple[FastAPI, dic
     # the batch nodes log a line per call (per run in batch): per request here, where only
     # refused requests are logged
     logging.getLogger("etl_app.pipelines.etl_instances.nodes").setLevel(logging.WARNING)
-    service = FeatureService(featurizer, Limits(**online["limits"]))
+    try:
+        missing = missing_indexes(featurizer.engine, source_indexes(loader["catalog"]))
+    except sqlalchemy.exc.SQLAlchemyError as exc:  # served anyway: requests answer 503 meanwhile
+        logger.warning("The source database cannot be read yet: %s", exc)
+        missing = []
+    featurizer.engine.dispose()  # requests open their own connections
+    if missing:
+        logger.warning(
+            "The source database lacks the indexes of the lookups: %s. Every request scans these "
+            "tables (re-run the simulate pipeline, or CREATE INDEX as etl_app's catalog lists).",
+            "; ".join(missing),
+        )
+    service = FeatureService(featurizer, Limits(**online["limits"]), missing)
     return create_app(service), dict(online)
 
 
