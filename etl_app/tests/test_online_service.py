@@ -212,7 +212,9 @@ def test_missing_source_indexes_are_named(service, tmp_path):
         con.execute("DROP INDEX ix_transactions_card_time")
     catalog = yaml.safe_load((project / "conf/base/catalog.yml").read_text())
     engine = sqlalchemy.create_engine(f"sqlite:///{copy}")
-    assert missing_indexes(engine, source_indexes(catalog)) == ["transactions(card_id, event_time)"]
+    assert missing_indexes(engine, source_indexes(catalog)) == [
+        "transactions(card_id, event_time, merchant_id, amount, transaction_id)"
+    ]
     engine.dispose()
 
 

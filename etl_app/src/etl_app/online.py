@@ -21,10 +21,10 @@ What can reach a payment at time ``t`` (``ts`` = ``t`` in whole seconds; every f
 - screening drops chargebacks of rejected payments: the payments of those chargebacks are read
   and screened too.
 
-Each lookup is a range on an index of the source tables (``ix_transactions_card_time``,
-``ix_transactions_merchant_time``, ``ix_chargebacks_transaction``, the parties' ids: see the
-``source_*`` entries of etl_app's catalog), bound with SQLAlchemy ``text()`` so the same code reads
-SQLite and Postgres.
+Each lookup is a range on an index of the source tables (``ix_transactions_card_time`` and
+``ix_transactions_merchant_time``, both covering, ``ix_chargebacks_transaction``, the parties'
+ids: see the ``source_*`` entries of etl_app's catalog), bound with SQLAlchemy ``text()`` so the
+same code reads SQLite and Postgres.
 """
 
 from __future__ import annotations
