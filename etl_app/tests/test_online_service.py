@@ -21,9 +21,17 @@ import pandas as pd
 import pytest
 import sqlalchemy
 import yaml
+from fastapi.testclient import TestClient
 
 from etl_app.online import PAYMENTS_SELECT, REQUEST_COLUMNS
-from etl_app.online_service import decode_instances, missing_indexes, source_indexes
+from etl_app.online_service import (
+    FeatureService,
+    Limits,
+    create_app,
+    decode_instances,
+    missing_indexes,
+    source_indexes,
+)
 from shared_runtime.exchange import ExchangeParquetDataset
 from shared_runtime.testing import isolated_env
 from shared_schemas.etl_to_ml import TransactionInstance
@@ -247,3 +255,21 @@ def test_an_unreadable_source_answers_503(service, tmp_path):
         out = stop(proc)
     assert "refused (503)" in out and copy.name in out
     assert not copy.exists()  # opened read-only: never created
+
+
+class Broken:
+    """A featurizer failing in an unforeseen way."""
+
+    engine = sqlalchemy.create_engine("sqlite://")
+
+    def featurize(self, payments):
+        raise RuntimeError("unforeseen")
+
+
+def test_an_unforeseen_failure_answers_500_with_the_error(service):
+    _, _, db = service
+    app = create_app(FeatureService(Broken(), Limits()))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.post("/features", json={"payments": [payment(db)]})
+    assert answer.status_code == 500
+    assert answer.json() == {"error": "RuntimeError: unforeseen"}

@@ -23,7 +23,8 @@ Answers other than 200 carry ``{"error": ...}`` and say why:
 * 422 with ``failures`` [{column, check, rows, examples}]: the payments break the PaymentRequest
   contract; 422 with ``rejected`` [{transaction_id, failed_checks}]: the batch's source screening
   refuses a payment (an implausible event time, say);
-* 503: the source database cannot be read (its error named).
+* 503: the source database cannot be read (its error named);
+* 500 with the error: anything else (logged with its traceback).
 
 The work of a request (parsing, checks, database reads, features, encoding) runs in a thread
 pool, never on the event loop. One log line per refused request; served ones are not logged.
@@ -269,6 +270,11 @@ def create_app(service: FeatureService) -> FastAPI:
             exc.body["error"].splitlines()[0][:300],
         )
         return JSONResponse(exc.body, status_code=exc.status)
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception) -> JSONResponse:
+        logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"error": f"{type(exc).__name__}: {exc}"[:2000]}, status_code=500)
 
     @app.get("/ping")
     async def ping() -> Response:
