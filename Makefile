@@ -201,6 +201,10 @@ serve_params = $(subst $(space),$(comma),$(strip $(PARAMS) $(if $(PORT),online.p
 serve: install ## Online decision service for @champion on 127.0.0.1:8080 (PORT=9000, PARAMS=online.canary_fraction=0.1)
 	cd $(ROOT)/user_app && .venv/bin/python -m user_app.online $(if $(serve_params),--params $(serve_params))
 
+.PHONY: features-serve
+features-serve: install ## Featurization service: raw payments -> TransactionInstance rows, on 127.0.0.1:8100 (etl_app; PORT=)
+	cd $(ROOT)/etl_app && .venv/bin/python -m etl_app.online_service $(if $(PORT),--port $(PORT))
+
 .PHONY: run-online
 online_params = $(subst $(space),$(comma),$(strip $(PARAMS) $(if $(PORT),online_scoring.url=http://127.0.0.1:$(PORT))))
 run-online: install ## Replay a window against `make serve` through the resilient client (user_app; PORT= as for serve)

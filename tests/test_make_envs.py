@@ -96,6 +96,7 @@ def dry_run(*args: str) -> str:
             "--params online.shadow=true,online.port=9123\n",
         ),
         (["run-online", "PORT=9123"], "online_scoring.url=http://127.0.0.1:9123"),
+        (["features-serve", "PORT=9123"], "etl_app.online_service --port 9123\n"),
         (["mlflow-ui"], "--host 127.0.0.1 --port 5000 "),
         (["mlflow-ui", "PORT=5123"], "--host 127.0.0.1 --port 5123 "),
         (["viz", "PORT=4142"], "--host 127.0.0.1 --port 4142 "),

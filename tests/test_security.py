@@ -44,8 +44,9 @@ def test_credentials_come_only_from_the_environment_or_conf_local():
 
 
 def test_every_server_binds_loopback_by_default():
-    online = yaml.safe_load((ROOT / "user_app/conf/base/parameters_online.yml").read_text())
-    assert online["online"]["host"] == "127.0.0.1"
+    for app in ("user_app", "etl_app"):  # decision service, featurization service
+        online = yaml.safe_load((ROOT / app / "conf/base/parameters_online.yml").read_text())
+        assert online["online"]["host"] == "127.0.0.1", app
     for app in ("ml_app", "user_app"):
         mlflow_conf = yaml.safe_load((ROOT / app / "conf/base/mlflow.yml").read_text())
         assert mlflow_conf["ui"]["host"] == "127.0.0.1"

@@ -5,6 +5,8 @@ import pandera.errors
 import pytest
 
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
+from shared_schemas.examples import payment_request_example
+from shared_schemas.gateway_to_etl import PaymentRequest
 from shared_schemas.ml_to_user import FraudDecision, FraudScore, PredictionLog
 
 
@@ -149,3 +151,59 @@ def test_row_rules_on_numpy_columns_equal_the_pandas_expressions(unit):
     pd.testing.assert_series_equal(nest, (c1 <= c24) & (c24 <= c7))
     assert nest.tolist() == [True, False, False, True, False]
     assert hours.tolist() == [True, True, False, False, True]
+
+
+def test_payment_requests_are_the_instances_own_payment_columns():
+    """One definition of a valid amount, category or country: each PaymentRequest column has
+    TransactionInstance's type, nullability and checks."""
+    request, instance = PaymentRequest.to_schema(), TransactionInstance.to_schema()
+    assert list(request.columns) == list(instance.columns)[: len(request.columns)]
+    for name, column in request.columns.items():
+        theirs = instance.columns[name]
+        assert (str(column.dtype), column.nullable, column.unique) == (
+            str(theirs.dtype),
+            theirs.nullable,
+            theirs.unique,
+        ), name
+        assert [c.name for c in column.checks] == [c.name for c in theirs.checks], name
+        assert [c.statistics for c in column.checks] == [c.statistics for c in theirs.checks]
+
+
+def test_payment_request_example_is_valid_and_coerced():
+    payments = payment_request_example()
+    out = PaymentRequest.validate(payments.astype({"amount": "string", "card_id": "float64"}))
+    assert out["amount"].dtype == "float64"
+    assert out["card_id"].dtype == "int64"
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "check"),
+    [
+        ("amount", -2.0, "greater_than_or_equal_to(0.0)"),
+        ("amount", float("inf"), "less_than_or_equal_to(100000.0)"),
+        ("amount", float("nan"), "not_nullable"),
+        ("merchant_category", "casino", "isin"),
+        ("merchant_country", "usa", "str_matches"),
+        ("transaction_id", -1, "greater_than_or_equal_to(0)"),
+        ("card_id", None, "not_nullable"),
+        ("event_time", "yesterday", "coerce_dtype"),
+    ],
+)
+def test_payment_requests_reject_bad_values(column, value, check):
+    bad = payment_request_example().astype({column: object})
+    bad.loc[0, column] = value
+    failures = failed_checks(PaymentRequest, bad)
+    assert any(col == column and check in chk for col, chk in failures), failures
+
+
+def test_payment_requests_are_strict_and_unique():
+    payments = payment_request_example()
+    assert ("<frame>", "column_in_schema") in failed_checks(
+        PaymentRequest, payments.assign(is_foreign=True)
+    )
+    assert ("<frame>", "column_in_dataframe") in failed_checks(
+        PaymentRequest, payments.drop(columns="merchant_id")
+    )
+    assert ("transaction_id", "field_uniqueness") in failed_checks(
+        PaymentRequest, payments.assign(transaction_id=[7, 7])
+    )

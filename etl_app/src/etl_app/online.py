@@ -21,10 +21,10 @@ What can reach a payment at time ``t`` (``ts`` = ``t`` in whole seconds; every f
 - screening drops chargebacks of rejected payments: the payments of those chargebacks are read
   and screened too.
 
-Each lookup is a range on an index of the source tables (``ix_transactions_card_time``,
-``ix_transactions_merchant_time``, ``ix_chargebacks_transaction``, the parties' ids: see the
-``source_*`` entries of etl_app's catalog), bound with SQLAlchemy ``text()`` so the same code reads
-SQLite and Postgres.
+Each lookup is a range on an index of the source tables (``ix_transactions_card_time`` and
+``ix_transactions_merchant_time``, both covering, ``ix_chargebacks_transaction``, the parties'
+ids: see the ``source_*`` entries of etl_app's catalog), bound with SQLAlchemy ``text()`` so the
+same code reads SQLite and Postgres.
 """
 
 from __future__ import annotations
@@ -140,34 +140,37 @@ class OnlineFeaturizer:
 
     def history(self, payments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(source payments, chargebacks) that can influence the features of ``payments``."""
-        frames, chargebacks = [], []
         with self.engine.connect() as con:
-            for card_id, merchant_id, event_time in zip(
-                payments["card_id"], payments["merchant_id"], payments["event_time"], strict=True
-            ):
-                end = pd.Timestamp(event_time).floor("s")
-                binds = {
-                    "card_id": int(card_id),
-                    "merchant_id": int(merchant_id),
-                    "card_start": _bound(end - self._card_span),
-                    "merchant_start": _bound(end - self._merchant_span),
-                    "end": _bound(end),
-                }
-                frames.append(self._frame(con, _HISTORY, binds, PAYMENT_COLUMNS))
-                chargebacks.append(
-                    self._frame(
-                        con,
-                        _CHARGEBACKS,
-                        binds,
-                        ["transaction_id", "merchant_id", "received_at"],
-                    )
+            return self._history(con, payments)
+
+    def _history(self, con, payments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        frames, chargebacks = [], []
+        for card_id, merchant_id, event_time in zip(
+            payments["card_id"], payments["merchant_id"], payments["event_time"], strict=True
+        ):
+            end = pd.Timestamp(event_time).floor("s")
+            binds = {
+                "card_id": int(card_id),
+                "merchant_id": int(merchant_id),
+                "card_start": _bound(end - self._card_span),
+                "merchant_start": _bound(end - self._merchant_span),
+                "end": _bound(end),
+            }
+            frames.append(self._frame(con, _HISTORY, binds, PAYMENT_COLUMNS))
+            chargebacks.append(
+                self._frame(
+                    con,
+                    _CHARGEBACKS,
+                    binds,
+                    ["transaction_id", "merchant_id", "received_at"],
                 )
-            cbs = pd.concat(chargebacks, ignore_index=True).drop_duplicates(ignore_index=True)
+            )
+        cbs = pd.concat(chargebacks, ignore_index=True).drop_duplicates(ignore_index=True)
+        history = pd.concat(frames, ignore_index=True)
+        missing = sorted(set(cbs["transaction_id"]) - set(history["transaction_id"]))
+        if missing:  # screened too: a rejected payment's chargebacks feed nothing
+            frames.append(self._frame(con, _PAYMENTS_BY_ID, {"ids": missing}, PAYMENT_COLUMNS))
             history = pd.concat(frames, ignore_index=True)
-            missing = sorted(set(cbs["transaction_id"]) - set(history["transaction_id"]))
-            if missing:  # screened too: a rejected payment's chargebacks feed nothing
-                frames.append(self._frame(con, _PAYMENTS_BY_ID, {"ids": missing}, PAYMENT_COLUMNS))
-                history = pd.concat(frames, ignore_index=True)
         return history.drop_duplicates(ignore_index=True), cbs
 
     @staticmethod
@@ -175,13 +178,12 @@ class OnlineFeaturizer:
         rows = con.execute(query, binds).fetchall()
         return pd.DataFrame.from_records(rows, columns=columns)
 
-    def _with_home_country(self, payments: pd.DataFrame) -> pd.DataFrame:
-        homes = {}
-        with self.engine.connect() as con:
-            for customer_id in payments["customer_id"].unique():
-                homes[customer_id] = con.execute(
-                    _HOME_COUNTRY, {"customer_id": int(customer_id)}
-                ).scalar()
+    @staticmethod
+    def _with_home_country(con, payments: pd.DataFrame) -> pd.DataFrame:
+        homes = {
+            customer_id: con.execute(_HOME_COUNTRY, {"customer_id": int(customer_id)}).scalar()
+            for customer_id in payments["customer_id"].unique()
+        }
         return payments.assign(home_country=payments["customer_id"].map(homes))
 
     def featurize(self, payments: pd.DataFrame, validate: bool = True) -> pd.DataFrame:
@@ -191,8 +193,9 @@ class OnlineFeaturizer:
 
         Raises :class:`RejectedPayment` if a payment fails the source contract.
         """
-        requests = self._with_home_country(payments.reindex(columns=REQUEST_COLUMNS))
-        history, chargebacks = self.history(requests)
+        with self.engine.connect() as con:  # one connection (pool checkout) per request
+            requests = self._with_home_country(con, payments.reindex(columns=REQUEST_COLUMNS))
+            history, chargebacks = self._history(con, requests)
         # a requested payment already recorded in the source is the request, not its history
         history = history[~history["transaction_id"].isin(requests["transaction_id"])]
         screened, usable_cbs, rejected, _ = screen_payments(

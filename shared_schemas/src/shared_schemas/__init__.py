@@ -3,6 +3,7 @@
 The package version is the contract version, so this package holds contracts and nothing that
 changes for other reasons. Contract modules are one per boundary:
 
+* :mod:`shared_schemas.gateway_to_etl` - PaymentRequest
 * :mod:`shared_schemas.etl_to_ml`  - TransactionInstance, FraudLabel
 * :mod:`shared_schemas.ml_to_user` - FraudScore, FraudDecision, PredictionLog
 * :mod:`shared_schemas.monitoring` - PromotionDecision, MonitoringReport

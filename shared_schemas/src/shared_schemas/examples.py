@@ -36,3 +36,10 @@ def transaction_instance_example() -> pd.DataFrame:
             "merchant_chargeback_rate_30d": [0.0, 6 / 41],
         }
     )
+
+
+def payment_request_example() -> pd.DataFrame:
+    """The two example instances' payments, as a gateway sends them (PaymentRequest rows)."""
+    from shared_schemas.gateway_to_etl import PaymentRequest  # noqa: PLC0415
+
+    return transaction_instance_example()[list(PaymentRequest.to_schema().columns)]

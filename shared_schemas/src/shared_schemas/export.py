@@ -12,12 +12,14 @@ from pathlib import Path
 import pandera.pandas as pa
 
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
+from shared_schemas.gateway_to_etl import PaymentRequest
 from shared_schemas.ml_to_user import FraudDecision, FraudScore, PredictionLog
 from shared_schemas.monitoring import MonitoringReport, PromotionDecision
 from shared_schemas.versioning import CONTRACT_VERSION
 
 # Boundary -> contracts that cross it, in the order the data flows.
 CONTRACTS: dict[str, list[type[pa.DataFrameModel]]] = {
+    "payment gateway -> user_app -> etl_app (shared_schemas.gateway_to_etl)": [PaymentRequest],
     "etl_app -> ml_app, user_app (shared_schemas.etl_to_ml)": [TransactionInstance, FraudLabel],
     "ml_app -> user_app -> monitoring (shared_schemas.ml_to_user)": [
         FraudScore,
