@@ -176,6 +176,9 @@ def test_a_payment_the_featurization_service_refuses_is_the_callers_error(author
         (b'{"transaction_id": 1}', 422, "exactly the fields"),
         (json.dumps({**payment(1), "transaction_id": "1"}).encode(), 422, "integer"),
         (json.dumps({**payment(1), "amount": 1e400}).encode(), 400, "finite"),
+        (json.dumps({**payment(1), "amount": -5.0}).encode(), 422, "amount"),
+        (json.dumps({**payment(1), "merchant_category": "casino"}).encode(), 422, "isin"),
+        (json.dumps({**payment(1), "event_time": "yesterday"}).encode(), 422, "ISO 8601"),
     ],
 )
 def test_a_malformed_payment_is_refused_before_any_call(authorizing, body, status, words):

@@ -50,6 +50,7 @@ from starlette.concurrency import run_in_threadpool
 from shared_runtime.enforce import ContractViolation
 from shared_runtime.fast import FastContract
 from shared_schemas.etl_to_ml import TransactionInstance
+from shared_schemas.gateway_to_etl import PaymentRequest
 import user_app
 from user_app.client import FALLBACK_DECISION
 from user_app.decisions import classify, log_record
@@ -63,17 +64,9 @@ from user_app.online.worker import ModelCallError
 logger = logging.getLogger(__name__)
 CONTRACT = FastContract(TransactionInstance)
 FORMATS = ("dataframe_split", "dataframe_records")
-# what a payment gateway sends to POST /authorize (the PaymentRequest contract's columns)
-PAYMENT_FIELDS = (
-    "transaction_id",
-    "card_id",
-    "customer_id",
-    "merchant_id",
-    "event_time",
-    "amount",
-    "merchant_category",
-    "merchant_country",
-)
+# what a payment gateway sends to POST /authorize
+PAYMENT_CONTRACT = FastContract(PaymentRequest)
+PAYMENT_FIELDS = tuple(PaymentRequest.to_schema().columns)
 # hosts whose POST /admin/reload is accepted (create_app's ``admin_hosts``)
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -162,7 +155,7 @@ def validate(frame: pd.DataFrame, contract: FastContract = CONTRACT) -> pd.DataF
         raise BadRequest(422, str(exc), failures=failures) from None
     except Exception as exc:  # values pandera cannot even coerce or compare
         raise BadRequest(
-            422, f"Input does not satisfy the TransactionInstance contract: {exc}"
+            422, f"Input does not satisfy the {contract.model.__name__} contract: {exc}"
         ) from None
 
 
@@ -365,10 +358,11 @@ class DecisionService:
 
 
 def parse_payment(body: bytes) -> dict[str, Any]:
-    """A PaymentRequest JSON object (one payment), or BadRequest saying what is wrong.
+    """A PaymentRequest JSON object (one payment), checked by its contract, or BadRequest
+    saying what is wrong (so a bad payment is refused even while etl_app is unreachable).
 
-    Its values are checked by the PaymentRequest contract where the features are computed
-    (etl_app's featurization service answers 422 naming the column and check)."""
+    ``event_time`` is ISO 8601 text with any offset (none: UTC). The payment is passed on to
+    the featurization service as sent."""
     if not body:
         raise BadRequest(400, "Empty body: send one payment as a JSON object.")
     try:
@@ -378,9 +372,8 @@ def parse_payment(body: bytes) -> dict[str, Any]:
     except RecursionError:
         raise BadRequest(400, "JSON nested too deeply.") from None
     if not isinstance(payment, dict):
-        raise BadRequest(
-            400, f"Expected one payment as a JSON object; got {type(payment).__name__}."
-        )
+        kind = type(payment).__name__
+        raise BadRequest(400, f"Expected one payment as a JSON object; got {kind}.")
     missing = [c for c in PAYMENT_FIELDS if c not in payment]
     extra = sorted(set(payment) - set(PAYMENT_FIELDS))[:10]
     if missing or extra:
@@ -390,10 +383,15 @@ def parse_payment(body: bytes) -> dict[str, Any]:
             missing=missing,
             unexpected=extra,
         )
-    if not isinstance(payment["transaction_id"], int) or isinstance(
-        payment["transaction_id"], bool
-    ):
+    tid = payment["transaction_id"]
+    if not isinstance(tid, int) or isinstance(tid, bool):
         raise BadRequest(422, "transaction_id must be an integer.")
+    row = pd.DataFrame([payment])
+    try:
+        times = pd.to_datetime(row["event_time"], utc=True, format="ISO8601")
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(422, f"event_time is not an ISO 8601 time: {exc}") from None
+    validate(row.assign(event_time=times.dt.tz_localize(None)), PAYMENT_CONTRACT)
     return payment
 
 
