@@ -64,6 +64,10 @@ class LiveRun:
     clients: int = 8
     seed: int = 1
     world: Mapping[str, object] = field(default_factory=dict)
+    # user_app's budget for a payment's features (``online.features_timeout_seconds``)
+    features_timeout_seconds: float = 1.0
+    # the gateway's budget for one /authorize answer (``--timeout`` of the live simulator)
+    request_timeout_seconds: float = 2.0
 
 
 def build_world(root: Path, env: Mapping[str, str], echo: bool = True) -> None:
@@ -73,7 +77,9 @@ def build_world(root: Path, env: Mapping[str, str], echo: bool = True) -> None:
     run_steps(loop_steps(SMALL_WORLD), root=root, log_dir=root / "logs", env=env, echo=echo)
 
 
-def services(root: Path, env: Mapping[str, str]) -> tuple[Server, Server]:
+def services(
+    root: Path, env: Mapping[str, str], features_timeout_seconds: float
+) -> tuple[Server, Server]:
     """(featurization service, decision service), not yet waited for: enter them in order."""
     logs = root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -96,6 +102,7 @@ def services(root: Path, env: Mapping[str, str]) -> tuple[Server, Server]:
     params = {
         "online.port": dport,
         "online.features_url": f"http://127.0.0.1:{fport}",
+        "online.features_timeout_seconds": features_timeout_seconds,
         "online.flush_seconds": 1,
     }
     decider = Server(
@@ -139,6 +146,8 @@ def drive(
         str(settings.clients),
         "--seed",
         str(settings.seed),
+        "--timeout",
+        str(settings.request_timeout_seconds),
         "--answers",
         str(root / "logs" / "live-answers.jsonl"),
         "--summary-json",
@@ -154,7 +163,7 @@ def drive(
             stdout=out,
             stderr=subprocess.STDOUT,
             check=True,
-            timeout=settings.seconds + 300,
+            timeout=settings.seconds + settings.request_timeout_seconds + 300,
         )
     return json.loads(summary.read_text())
 
@@ -250,7 +259,7 @@ def live(
     root: Path, env: Mapping[str, str], settings: LiveRun, echo: bool = True
 ) -> dict[str, Any]:
     """Services up, the live simulator for ``seconds``, services down, then reconciliation."""
-    featurizer, decider = services(root, env)
+    featurizer, decider = services(root, env, settings.features_timeout_seconds)
     with featurizer, decider:
         url = decider.ready_url.removesuffix("/ping")
         started = time.perf_counter()
@@ -281,9 +290,15 @@ def render(summary: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, help="an existing world (default: build a small one)")
-    parser.add_argument("--rate", type=float, default=100.0, help="payments per second")
+    parser.add_argument("--rate", type=float, default=20.0, help="payments per second")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the payments flow")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent requests")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent requests")
+    parser.add_argument(
+        "--features-timeout",
+        type=float,
+        default=1.0,
+        help="user_app's budget for a payment's features, in seconds (then: the fallback)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     root = args.root or Path(tempfile.mkdtemp(prefix="live-", dir=ROOT / "data"))
@@ -297,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         args.clients,
         args.seed,
         SMALL_WORLD["simulate"] if args.root is None else {},
+        args.features_timeout,
     )
     summary = live(root, env, settings)
     (root / "live_summary.json").write_text(json.dumps(summary, indent=2, default=str))
