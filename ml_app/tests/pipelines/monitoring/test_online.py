@@ -120,7 +120,7 @@ def test_each_route_gets_the_batch_functions_figures_on_its_own_rows(world):
     payments, labels = world
     answered, shadow, log = service_output(payments, labels)
     routed = online.route_online_decisions(answered, shadow, log, REGISTRY)
-    report, history = online.online_report(routed, labels, COSTS, ONLINE_PARAMS)
+    report, _, history = online.online_report(routed, labels, COSTS, ONLINE_PARAMS)
     OnlineMonitoringReport.validate(report)
     own = report[report["kind"] == "performance"]
     assert set(own["route"]) == {"primary", "canary", "shadow"}
@@ -144,7 +144,7 @@ def test_a_shadow_is_compared_on_the_payments_both_scored(world):
     payments, labels = world
     answered, shadow, log = service_output(payments, labels)
     routed = online.route_online_decisions(answered, shadow, log, REGISTRY)
-    report, _ = online.online_report(routed, labels, COSTS, ONLINE_PARAMS)
+    report, _, _ = online.online_report(routed, labels, COSTS, ONLINE_PARAMS)
     versus = report[(report["kind"] == "comparison") & (report["route"] == "shadow")]
     assert set(versus["traffic"]) == {"shared"} and set(versus["champion_version"]) == {"1"}
     champion_on_shared = answered[answered["transaction_id"].isin(shadow["transaction_id"])]
@@ -164,14 +164,14 @@ def test_a_worse_challenger_raises_an_alert_and_an_equal_one_does_not(world):
     payments, labels = world
     answered, shadow, log = service_output(payments, labels, canary_signal=0.5)
     routed = online.route_online_decisions(answered, shadow, log, REGISTRY)
-    report, _ = online.online_report(routed, labels, COSTS, ONLINE_PARAMS)
+    report, _, _ = online.online_report(routed, labels, COSTS, ONLINE_PARAMS)
     # the same model in shadow scores the same payments alike: equal figures, no alert
     shadow_rows = report[(report["route"] == "shadow") & (report["kind"] == "comparison")]
     assert np.allclose(shadow_rows["value"], shadow_rows["champion_value"], equal_nan=True)
     assert not shadow_rows["alert"].any()
     answered, shadow, log = service_output(payments, labels, canary_signal=0.0)  # blind model
     routed = online.route_online_decisions(answered, shadow, log, REGISTRY)
-    report, _ = online.online_report(routed, labels, COSTS, ONLINE_PARAMS)
+    report, _, _ = online.online_report(routed, labels, COSTS, ONLINE_PARAMS)
     fired = report[report["alert"]]
     assert set(fired["route"]) == {"canary", "shadow"} and fired["mature"].all()
     assert set(fired["metric"]) == {"expected_cost_per_tx", "pr_auc"}
@@ -264,7 +264,7 @@ def test_a_world_without_the_online_service_has_no_online_rows(tmp_path, world):
     routed = online.route_online_decisions(
         absent["online_decisions"], absent["shadow_decisions"], absent["prediction_log"], REGISTRY
     )
-    report, history = online.online_report(routed, world[1], COSTS, ONLINE_PARAMS)
+    report, _, history = online.online_report(routed, world[1], COSTS, ONLINE_PARAMS)
     assert report.empty and history == {}
     assert list(OnlineMonitoringReport.validate(report).columns) == online.REPORT_COLUMNS
     # the batch page is unchanged but for a sentence saying there was nothing online
@@ -274,7 +274,7 @@ def test_a_world_without_the_online_service_has_no_online_rows(tmp_path, world):
     drift = nodes.drift_by_period(payments.head(10), decisions.head(10), payments, [0.1], PARAMS)
     alerts = {"alerts": [], "retrain_recommended": False, "baseline_pr_auc": 0.5}
     before = nodes.render_html(performance, drift, alerts, labels)
-    after = nodes.render_html(performance, drift, alerts, labels, report)
+    after = nodes.render_html(performance, drift, alerts, labels, online.online_summary(report))
     assert before == after and "No online decisions were published" in after
 
 

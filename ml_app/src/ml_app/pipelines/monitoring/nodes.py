@@ -383,19 +383,17 @@ def render_html(
     labels: pd.DataFrame,
     online: pd.DataFrame | None = None,
 ) -> str:
-    """A self-contained HTML page: performance over time, drift heatmap, alerts, and the online
-    routes (champion vs canary and shadow) when the service published decisions. A chart with
-    nothing to draw is replaced by a sentence saying why (and, for performance, when).
+    """A self-contained HTML page: performance over time, drift heatmap, alerts, and ``online``
+    (the challenger-vs-champion rows of the online report) when the service published
+    decisions. A chart with nothing to draw is replaced by a sentence saying why (and, for
+    performance, when).
 
     The page is the template ``templates/report.html.j2`` (Jinja2, autoescaped); this node
     only computes what it shows.
     """
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    from ml_app.pipelines.monitoring.online import online_summary  # it imports this module
-
     has_online = online is not None and not online.empty
-
     env = Environment(
         loader=PackageLoader("ml_app.pipelines.monitoring", "templates"),
         autoescape=select_autoescape(default=True),
@@ -409,7 +407,5 @@ def render_html(
         drift_png=_drift_heatmap(drift),
         performance_table=performance.round(4).to_html(index=False, na_rep="-"),
         online_alerts=int(online["alert"].sum()) if has_online else 0,
-        online_table=(
-            online_summary(online).round(4).to_html(index=False, na_rep="-") if has_online else None
-        ),
+        online_table=online.round(4).to_html(index=False, na_rep="-") if has_online else None,
     )

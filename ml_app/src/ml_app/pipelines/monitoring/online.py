@@ -86,12 +86,13 @@ def online_report(
     labels: pd.DataFrame,
     costs: dict[str, float],
     params: dict[str, Any],
-) -> tuple[pd.DataFrame, dict[str, list[dict[str, float]]]]:
-    """OnlineMonitoringReport rows (performance per route, challenger vs champion, alerts) and
-    their key figures as MLflow metric histories."""
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list[dict[str, float]]]]:
+    """OnlineMonitoringReport rows (performance per route, challenger vs champion, alerts),
+    the comparisons as the HTML report shows them, and key figures as MLflow metric histories."""
     if routed.empty:
         logger.info("No online decisions: the online report is empty.")
-        return pd.DataFrame(columns=REPORT_COLUMNS), {}
+        report = pd.DataFrame(columns=REPORT_COLUMNS)
+        return report, online_summary(report), {}
     by = [ROUTE, "model_version"]
     performance = realised_performance(routed, labels, costs, params, by=by)
     report = pd.concat(
@@ -116,7 +117,7 @@ def online_report(
             r.champion_version,
             r.champion_value,
         )
-    return report, _history(performance)
+    return report, online_summary(report), _history(performance)
 
 
 def comparisons(
@@ -249,4 +250,4 @@ def online_summary(report: pd.DataFrame) -> pd.DataFrame:
             "mature",
             "alert",
         ]
-    ].assign(period_start=lambda df: df["period_start"].dt.strftime("%Y-%m-%d"))
+    ].assign(period_start=lambda df: pd.to_datetime(df["period_start"]).dt.strftime("%Y-%m-%d"))

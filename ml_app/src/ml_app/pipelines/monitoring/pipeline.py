@@ -63,7 +63,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "decision_costs",
                     "params:monitoring",
                 ],
-                outputs=["online_monitoring_report", "online_monitoring"],
+                outputs=["online_monitoring_report", "online_comparison", "online_monitoring"],
                 name="compare_online_routes",
             ),
             node(
@@ -73,7 +73,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "drift_by_period",
                     "monitoring_alerts",
                     "labels",
-                    "online_monitoring_report",
+                    "online_comparison",
                 ],
                 outputs="monitoring_html",
                 name="render_monitoring_report",
