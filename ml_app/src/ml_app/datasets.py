@@ -3,8 +3,6 @@
 * ``RegistryStateDataset`` (load): champion and challenger versions with their runs' params and
   metrics.
 * ``ChampionAliasDataset`` (save): applies a promotion decision to the registry alias.
-* ``OptionalExchangeDataset`` (load): an exchange table that may never have been published
-  (the online service's decisions, in a world that never ran it) loads as no rows.
 """
 
 from __future__ import annotations
@@ -12,11 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import mlflow
-import pandas as pd
 from kedro.io.core import AbstractDataset, DatasetError
 
 from ml_app.registry import alias_version, make_champion, version_info
-from shared_runtime.exchange import ExchangeParquetDataset
 
 
 class RegistryStateDataset(AbstractDataset[None, dict[str, Any]]):
@@ -60,19 +56,3 @@ class ChampionAliasDataset(AbstractDataset[dict[str, Any], None]):
 
     def _load(self) -> None:
         raise DatasetError("ChampionAliasDataset is write-only.")
-
-
-class OptionalExchangeDataset(ExchangeParquetDataset):
-    """An exchange table that may be absent: loads as an empty frame of its contract's columns.
-
-    For inputs a world may never produce (``online_decisions`` when the online service never
-    ran): a table that exists is read, checked and traced exactly as by its base class.
-    """
-
-    def _load(self) -> pd.DataFrame:
-        if self._physical is None:
-            raise DatasetError("OptionalExchangeDataset needs `contract:` to shape no rows.")
-        if not self._exists():
-            required = [n for n, (_, req, _) in self._physical.columns.items() if req]
-            return self._physical.target_schema(required).empty_table().to_pandas()
-        return super()._load()

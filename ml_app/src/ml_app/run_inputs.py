@@ -95,7 +95,7 @@ class MlflowRunInputsHooks:
         if not isinstance(dataset, ExchangeParquetDataset) or not isinstance(data, pd.DataFrame):
             return
         if dataset.loaded_version is None and dataset.version() is None:
-            return  # an optional table never published (OptionalExchangeDataset): nothing read
+            return  # a `missing_ok` table never published: nothing was read
         import mlflow
 
         self._logged.add(dataset_name)

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from ml_app.datasets import OptionalExchangeDataset
 from ml_app.pipelines.monitoring import nodes, online
 from shared_runtime.exchange import ExchangeParquetDataset
 from shared_runtime.policy import DecisionPolicy, classify
@@ -249,8 +248,11 @@ def test_any_contract_valid_online_decisions_get_a_route(decisions):
 
 def test_a_world_without_the_online_service_has_no_online_rows(tmp_path, world):
     absent = {
-        name: OptionalExchangeDataset(
-            filepath=str(tmp_path / "exchange" / name), partition_by=by, contract=contract
+        name: ExchangeParquetDataset(
+            filepath=str(tmp_path / "exchange" / name),
+            partition_by=by,
+            contract=contract,
+            missing_ok=True,
         ).load()
         for name, by, contract in (
             ("online_decisions", "event_time", FraudDecision),
@@ -285,8 +287,8 @@ def test_a_published_online_table_is_read_as_its_base_class_reads_it(tmp_path, w
     ExchangeParquetDataset(filepath=path, partition_by="event_time", contract=FraudDecision).save(
         decisions
     )
-    optional = OptionalExchangeDataset(
-        filepath=path, partition_by="event_time", contract=FraudDecision
+    optional = ExchangeParquetDataset(
+        filepath=path, partition_by="event_time", contract=FraudDecision, missing_ok=True
     )
     loaded = optional.load()
     assert optional.loaded_version == 0
