@@ -297,3 +297,12 @@ def test_a_published_online_table_is_read_as_its_base_class_reads_it(tmp_path, w
         decisions.reset_index(drop=True),
         check_dtype=False,
     )
+
+
+def test_a_payment_decided_twice_on_one_route_is_refused(world):
+    payments, labels = world
+    once = decide(payments.head(20), labels, "1", seed=1, signal=0.5).assign(route="primary")
+    with pytest.raises(ValueError, match="decided twice"):
+        nodes.realised_performance(
+            pd.concat([once, once.tail(1)]), labels, COSTS, PARAMS, by=["route", "model_version"]
+        )

@@ -103,8 +103,14 @@ def realised_performance(
     """Realised performance per period and group ``by`` (e.g. model version, or route and model
     version for online decisions): the one definition of every monitored metric."""
     policy = DecisionPolicy.from_costs(costs)
+    # a payment is decided once per group, but may be in two (online: champion and shadow)
+    repeated = decisions.duplicated([ID, *by])
+    if repeated.any():
+        raise ValueError(
+            f"{int(repeated.sum())} payments are decided twice within one {by} group (e.g. "
+            f"transaction {decisions.loc[repeated, ID].iloc[0]}): republish the decisions."
+        )
     frame = decisions.join(_periods(decisions[TIME], params["period"]))
-    # a payment appears once per group (online: champion and shadow both score it)
     frame = frame.merge(labels[[ID, TARGET]], on=ID, how="left", validate="many_to_one")
     final_until = matured_until(labels)
     rows = []
