@@ -69,6 +69,22 @@ def test_an_older_table_version_is_read_back_as_it_was(tmp_path, instances):
     assert then.loaded_version == 0
 
 
+def test_missing_ok_loads_a_table_never_published_as_no_rows_of_the_contract(tmp_path, instances):
+    with pytest.raises(DatasetError, match="No published data"):
+        dataset(tmp_path / "absent", contract=TransactionInstance).load()
+    empty = dataset(tmp_path / "absent", contract=TransactionInstance, missing_ok=True).load()
+    assert empty.empty
+    assert list(empty.columns) == [
+        name for name, col in TransactionInstance.to_schema().columns.items() if col.required
+    ]
+    TransactionInstance.validate(empty)  # what a consumer's validator on load does
+    optional = dataset(tmp_path / "present", contract=TransactionInstance, missing_ok=True)
+    dataset(tmp_path / "present").save(instances)
+    assert len(optional.load()) == len(instances) and optional.loaded_version == 0
+    with pytest.raises(DatasetError, match="missing_ok needs"):
+        dataset(tmp_path / "x", missing_ok=True)
+
+
 def test_append_mode_keeps_every_save_and_a_retried_save_once(tmp_path, instances):
     ds = dataset(tmp_path / "log", mode="append")
     ds.save(instances)

@@ -17,7 +17,7 @@ Settings shared by the apps (FRAUD_EXCHANGE_ROOT, MLFLOW_TRACKING_URI, ...) come
 worker's environment.
 
 Consumes: decisions, labels
-Produces: monitoring
+Produces: monitoring, online_monitoring
 Runtime params from the run's window: none
 The window of a run, [start, end) in whole days: `window_start`/`window_end` of the run's conf
 if given, else the union of the windows carried by the asset events that triggered it, else its
@@ -115,20 +115,20 @@ def kedro_run(context, nodes: list[str] | None, outlets: list[Asset]) -> str:
 def ml_app__monitoring():
 
     @task.bash(
-        task_id="measure-realised-performance-select-reference-window-score-reference-window-measure-drift-apply-alert-rules-render-monitoring-report",
-        outlets=[exchange("monitoring")],
+        task_id="measure-realised-performance-route-online-decisions-select-reference-window-compare-online-routes-score-reference-window-measure-drift-apply-alert-rules-render-monitoring-report",
+        outlets=[exchange("monitoring"), exchange("online_monitoring")],
         env={"KEDRO_DISABLE_TELEMETRY": "true"},
         append_env=True,
     )
-    def measure_realised_performance_select_reference_window_score_reference_window_measure_drift_apply_alert_rules_render_monitoring_report(**context) -> str:
+    def measure_realised_performance_route_online_decisions_select_reference_window_compare_online_routes_score_reference_window_measure_drift_apply_alert_rules_render_monitoring_report(**context) -> str:
         return kedro_run(
             context,
-            ["measure_realised_performance", "select_reference_window", "score_reference_window", "measure_drift", "apply_alert_rules", "render_monitoring_report"],
-            [exchange("monitoring")],
+            ["measure_realised_performance", "route_online_decisions", "select_reference_window", "compare_online_routes", "score_reference_window", "measure_drift", "apply_alert_rules", "render_monitoring_report"],
+            [exchange("monitoring"), exchange("online_monitoring")],
         )
 
     tasks = {
-        "measure-realised-performance-select-reference-window-score-reference-window-measure-drift-apply-alert-rules-render-monitoring-report": measure_realised_performance_select_reference_window_score_reference_window_measure_drift_apply_alert_rules_render_monitoring_report(),
+        "measure-realised-performance-route-online-decisions-select-reference-window-compare-online-routes-score-reference-window-measure-drift-apply-alert-rules-render-monitoring-report": measure_realised_performance_route_online_decisions_select_reference_window_compare_online_routes_score_reference_window_measure_drift_apply_alert_rules_render_monitoring_report(),
     }
 
 

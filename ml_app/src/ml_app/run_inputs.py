@@ -94,6 +94,8 @@ class MlflowRunInputsHooks:
         dataset = self._catalog.get(dataset_name) if self._catalog is not None else None
         if not isinstance(dataset, ExchangeParquetDataset) or not isinstance(data, pd.DataFrame):
             return
+        if dataset.loaded_version is None and dataset.version() is None:
+            return  # a `missing_ok` table never published: nothing was read
         import mlflow
 
         self._logged.add(dataset_name)

@@ -138,6 +138,7 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         table_version: int | None = None,
         credentials: dict[str, str] | None = None,
         metadata: dict[str, Any] | None = None,
+        missing_ok: bool = False,
     ) -> None:
         """
         Args:
@@ -157,6 +158,9 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
             credentials: Delta storage options (e.g. ``AWS_ENDPOINT_URL``); by default they come
                 from the environment (``AWS_*`` variables), as for boto3.
             metadata: Kedro metadata, unused by the dataset.
+            missing_ok: Load a table never published as no rows (the contract's columns)
+                instead of failing: for an input a world may never produce, such as the
+                online service's decisions. Needs ``contract``.
         """
         if mode not in ("overwrite", "append"):
             raise DatasetError(f"mode must be 'overwrite' or 'append', not {mode!r}.")
@@ -175,6 +179,9 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
 
             contract = load_obj(contract)
         self._physical = PhysicalContract.of(contract) if contract is not None else None
+        if missing_ok and self._physical is None:
+            raise DatasetError("missing_ok needs `contract:`: it gives the columns of no rows.")
+        self._missing_ok = missing_ok
         self.loaded_version: int | None = None
         self.metadata = metadata
 
@@ -394,6 +401,10 @@ class ExchangeParquetDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         table = self._table(self._table_version)
         if table is None:
             self._refuse_pre_delta_layout()
+        if (table is None or not table.file_uris()) and self._missing_ok:
+            logger.info("Nothing published in %s yet: no rows", self._uri)
+            required = [n for n, (_, req, _) in self._physical.columns.items() if req]
+            return self._physical.target_schema(required).empty_table().to_pandas()
         if table is None or not table.file_uris():
             raise DatasetError(
                 f"No published data in {self._uri}. Run the producing app's pipeline first "

@@ -14,7 +14,11 @@ import pandera.pandas as pa
 from shared_schemas.etl_to_ml import FraudLabel, TransactionInstance
 from shared_schemas.gateway_to_etl import PaymentRequest
 from shared_schemas.ml_to_user import FraudDecision, FraudScore, PredictionLog
-from shared_schemas.monitoring import MonitoringReport, PromotionDecision
+from shared_schemas.monitoring import (
+    MonitoringReport,
+    OnlineMonitoringReport,
+    PromotionDecision,
+)
 from shared_schemas.versioning import CONTRACT_VERSION
 
 # Boundary -> contracts that cross it, in the order the data flows.
@@ -26,7 +30,11 @@ CONTRACTS: dict[str, list[type[pa.DataFrameModel]]] = {
         FraudDecision,
         PredictionLog,
     ],
-    "ml_app -> operations (shared_schemas.monitoring)": [PromotionDecision, MonitoringReport],
+    "ml_app -> operations (shared_schemas.monitoring)": [
+        PromotionDecision,
+        MonitoringReport,
+        OnlineMonitoringReport,
+    ],
 }
 
 

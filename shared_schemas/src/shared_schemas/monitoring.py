@@ -87,3 +87,60 @@ class MonitoringReport(pa.DataFrameModel):
     def _one_row_per_measure(cls, df: pd.DataFrame) -> pd.Series:
         keys = ["period_start", "model_version", "kind", "metric", "feature"]
         return ~df.duplicated(subset=keys, keep=False)
+
+
+ONLINE_ROUTES = ("primary", "canary", "shadow")
+ONLINE_KINDS = ("performance", "comparison")
+# "own": the route's own payments; "shared": the payments both the route and the champion scored
+ONLINE_TRAFFIC = ("own", "shared")
+
+
+class OnlineMonitoringReport(pa.DataFrameModel):
+    """Online decisions judged like the batch: one row per period, route, model version, metric.
+
+    ``performance`` rows: a route's realised metrics on its own labelled payments, computed by
+    the same functions as MonitoringReport's performance rows. ``comparison`` rows: a
+    challenger route (canary or shadow) against the champion's answers (route primary) of the
+    same period: a shadow on the payments both scored (``traffic`` shared); a canary on its own
+    sticky share of payments against the champion's own payments (``traffic`` own: different
+    payments drawn from the same traffic, since the canary share is a hash of the payment).
+    """
+
+    period_start: Series[pd.Timestamp] = pa.Field(description="Period start (inclusive).")
+    period_end: Series[pd.Timestamp] = pa.Field(description="Period end (exclusive).")
+    route: Series[str] = pa.Field(isin=ONLINE_ROUTES, description="primary, canary or shadow.")
+    model_version: Series[str] = pa.Field(
+        str_length={"min_value": 1}, description="Version that scored the route's payments."
+    )
+    kind: Series[str] = pa.Field(isin=ONLINE_KINDS, description="performance or comparison.")
+    traffic: Series[str] = pa.Field(isin=ONLINE_TRAFFIC, description="Which payments: own, shared.")
+    metric: Series[str] = pa.Field(str_length={"min_value": 1}, description="e.g. pr_auc.")
+    value: Series[float] = pa.Field(nullable=True, description="NaN when not computable.")
+    champion_version: Series[str] = pa.Field(
+        description="Champion version compared with (comparison rows); empty otherwise."
+    )
+    champion_value: Series[float] = pa.Field(
+        nullable=True, description="The champion's value on the compared traffic; NaN otherwise."
+    )
+    mature: Series[bool] = pa.Field(description="Labels of the period have all matured.")
+    alert: Series[bool] = pa.Field(description="This value breaks an alert rule.")
+
+    class Config:
+        name = "OnlineMonitoringReport"
+        description = (
+            "Realised performance of online decisions per period and route, champion vs "
+            "canary and shadow (ml_app -> operations)."
+        )
+        strict = True
+        coerce = True
+
+    @pa.dataframe_check(name="period_ordered")
+    @classmethod
+    def _period_ordered(cls, df: pd.DataFrame) -> pd.Series:
+        return df["period_start"] < df["period_end"]
+
+    @pa.dataframe_check(name="one_row_per_measure")
+    @classmethod
+    def _one_row_per_measure(cls, df: pd.DataFrame) -> pd.Series:
+        keys = ["period_start", "route", "model_version", "kind", "metric", "champion_version"]
+        return ~df.duplicated(subset=keys, keep=False)

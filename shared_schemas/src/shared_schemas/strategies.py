@@ -42,6 +42,10 @@ def satisfy_row_rules(name: str, df: pd.DataFrame) -> pd.DataFrame:
     elif name == "MonitoringReport":
         df["period_end"] = df["period_start"] + pd.Timedelta(days=7)
         df = df.drop_duplicates(["period_start", "model_version", "kind", "metric", "feature"])
+    elif name == "OnlineMonitoringReport":
+        df["period_end"] = df["period_start"] + pd.Timedelta(days=7)
+        keys = ["period_start", "route", "model_version", "kind", "metric", "champion_version"]
+        df = df.drop_duplicates(keys)
     return df
 
 

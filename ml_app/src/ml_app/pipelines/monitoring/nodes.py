@@ -90,44 +90,67 @@ def performance_by_period(
     ``expected_cost_per_tx`` is the cost of the published decisions under the shared decision
     policy's cost model, the figure the promotion gate and training compute from scores.
     """
-    from sklearn.metrics import average_precision_score
+    return realised_performance(decisions, labels, costs, params, by=["model_version"])
 
+
+def realised_performance(
+    decisions: pd.DataFrame,
+    labels: pd.DataFrame,
+    costs: dict[str, float],
+    params: dict[str, Any],
+    by: list[str],
+) -> pd.DataFrame:
+    """Realised performance per period and group ``by`` (e.g. model version, or route and model
+    version for online decisions): the one definition of every monitored metric."""
     policy = DecisionPolicy.from_costs(costs)
+    # a payment is decided once per group, but may be in two (online: champion and shadow)
+    repeated = decisions.duplicated([ID, *by])
+    if repeated.any():
+        raise ValueError(
+            f"{int(repeated.sum())} payments are decided twice within one {by} group (e.g. "
+            f"transaction {decisions.loc[repeated, ID].iloc[0]}): republish the decisions."
+        )
     frame = decisions.join(_periods(decisions[TIME], params["period"]))
-    frame = frame.merge(labels[[ID, TARGET]], on=ID, how="left", validate="one_to_one")
+    frame = frame.merge(labels[[ID, TARGET]], on=ID, how="left", validate="many_to_one")
     final_until = matured_until(labels)
     rows = []
-    for (start, end, version), part in frame.groupby([*PERIOD_KEYS, "model_version"]):
-        known = part[part[TARGET].notna()]
-        y = known[TARGET].astype(bool).to_numpy()
-        s = known[SCORE].to_numpy()
-        enough = len(known) >= params["min_labelled"] and 0 < y.sum() < len(y)
-        declined = known["decision"] == "decline"
+    for keys, part in frame.groupby([*PERIOD_KEYS, *by]):
+        start, end, *groups = keys
         rows.append(
             {
                 "period_start": start,
                 "period_end": end,
-                "model_version": str(version),
+                **{name: str(value) for name, value in zip(by, groups, strict=True)},
                 "mature": final_until is not None and bool(end <= final_until),
-                "n_scored": float(len(part)),
-                "n_labelled": float(len(known)),
-                "label_coverage": len(known) / len(part),
-                # confirmed frauds over everything scored: a lower bound until the period matures
-                "fraud_rate_confirmed": float(y.sum() / len(part)),
-                "fraud_rate_estimated": float(part[SCORE].mean()),
-                "pr_auc": float(average_precision_score(y, s)) if enough else np.nan,
-                "recall_at_alerts": (
-                    recall_at_alert_rate(y.astype(int), s, params["alert_rate"])
-                    if enough
-                    else np.nan
-                ),
-                "decline_precision": float(y[declined.to_numpy()].mean())
-                if declined.any()
-                else np.nan,
-                "expected_cost_per_tx": policy.cost_per_transaction(y, known["decision"]),
+                **_realised(part, policy, params),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _realised(part: pd.DataFrame, policy: DecisionPolicy, params: dict[str, Any]) -> dict:
+    """The metrics of one group of decisions joined with their labels (NaN: no label yet)."""
+    from sklearn.metrics import average_precision_score
+
+    known = part[part[TARGET].notna()]
+    y = known[TARGET].astype(bool).to_numpy()
+    s = known[SCORE].to_numpy()
+    enough = len(known) >= params["min_labelled"] and 0 < y.sum() < len(y)
+    declined = known["decision"] == "decline"
+    return {
+        "n_scored": float(len(part)),
+        "n_labelled": float(len(known)),
+        "label_coverage": len(known) / len(part),
+        # confirmed frauds over everything scored: a lower bound until the period matures
+        "fraud_rate_confirmed": float(y.sum() / len(part)),
+        "fraud_rate_estimated": float(part[SCORE].mean()),
+        "pr_auc": float(average_precision_score(y, s)) if enough else np.nan,
+        "recall_at_alerts": (
+            recall_at_alert_rate(y.astype(int), s, params["alert_rate"]) if enough else np.nan
+        ),
+        "decline_precision": float(y[declined.to_numpy()].mean()) if declined.any() else np.nan,
+        "expected_cost_per_tx": policy.cost_per_transaction(y, known["decision"]),
+    }
 
 
 def drift_by_period(
@@ -364,15 +387,19 @@ def render_html(
     drift: pd.DataFrame,
     alerts: dict[str, Any],
     labels: pd.DataFrame,
+    online: pd.DataFrame | None = None,
 ) -> str:
-    """A self-contained HTML page: performance over time, drift heatmap, alerts. A chart with
-    nothing to draw is replaced by a sentence saying why (and, for performance, when).
+    """A self-contained HTML page: performance over time, drift heatmap, alerts, and ``online``
+    (the challenger-vs-champion rows of the online report) when the service published
+    decisions. A chart with nothing to draw is replaced by a sentence saying why (and, for
+    performance, when).
 
     The page is the template ``templates/report.html.j2`` (Jinja2, autoescaped); this node
     only computes what it shows.
     """
     from jinja2 import Environment, PackageLoader, select_autoescape
 
+    has_online = online is not None and not online.empty
     env = Environment(
         loader=PackageLoader("ml_app.pipelines.monitoring", "templates"),
         autoescape=select_autoescape(default=True),
@@ -385,4 +412,6 @@ def render_html(
         maturity_note=maturity_note(performance, labels),
         drift_png=_drift_heatmap(drift),
         performance_table=performance.round(4).to_html(index=False, na_rep="-"),
+        online_alerts=int(online["alert"].sum()) if has_online else 0,
+        online_table=online.round(4).to_html(index=False, na_rep="-") if has_online else None,
     )

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from ml_app.pipelines.monitoring import nodes
+from ml_app.pipelines.monitoring import nodes, online
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -50,8 +50,31 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="apply_alert_rules",
             ),
             node(
+                online.route_online_decisions,
+                inputs=["online_decisions", "shadow_decisions", "prediction_log", "model_registry"],
+                outputs="routed_online_decisions",
+                name="route_online_decisions",
+            ),
+            node(
+                online.online_report,
+                inputs=[
+                    "routed_online_decisions",
+                    "labels",
+                    "decision_costs",
+                    "params:monitoring",
+                ],
+                outputs=["online_monitoring_report", "online_comparison", "online_monitoring"],
+                name="compare_online_routes",
+            ),
+            node(
                 nodes.render_html,
-                inputs=["performance_by_period", "drift_by_period", "monitoring_alerts", "labels"],
+                inputs=[
+                    "performance_by_period",
+                    "drift_by_period",
+                    "monitoring_alerts",
+                    "labels",
+                    "online_comparison",
+                ],
                 outputs="monitoring_html",
                 name="render_monitoring_report",
             ),
