@@ -68,6 +68,8 @@ class LiveRun:
     features_timeout_seconds: float = 1.0
     # the gateway's budget for one /authorize answer (``--timeout`` of the live simulator)
     request_timeout_seconds: float = 2.0
+    # share of the payments in attack bursts (a card, several payments a second)
+    attack_share: float = 0.05
 
 
 def build_world(root: Path, env: Mapping[str, str], echo: bool = True) -> None:
@@ -148,6 +150,8 @@ def drive(
         str(settings.seed),
         "--timeout",
         str(settings.request_timeout_seconds),
+        "--attack-share",
+        str(settings.attack_share),
         "--answers",
         str(root / "logs" / "live-answers.jsonl"),
         "--summary-json",
