@@ -39,6 +39,8 @@ def make_instances(n: int, seed: int = 0, start: str = "2025-02-01", days: int =
             "is_foreign": foreign,
             "hour_of_day": event_time.hour,
             "day_of_week": event_time.dayofweek,
+            "tx_count_5m": c1 // 4,  # the hot windows, derived: no extra draws from rng
+            "tx_count_15m": c1 // 2,
             "tx_count_1h": c1,
             "tx_count_24h": c24,
             "tx_count_7d": c7,
@@ -55,6 +57,7 @@ def make_instances(n: int, seed: int = 0, start: str = "2025-02-01", days: int =
             "merchant_tx_30d": rng.poisson(50, n),
         }
     )
+    instances["merchant_tx_10m"] = instances["merchant_tx_30d"] // 25
     instances["merchant_chargeback_rate_30d"] = instances["merchant_chargebacks_30d"] / (
         instances["merchant_tx_30d"] + 1
     )

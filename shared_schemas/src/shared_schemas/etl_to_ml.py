@@ -6,6 +6,8 @@ labels do not exist when a transaction has to be scored.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
@@ -27,6 +29,8 @@ MAX_AMOUNT = 100_000.0
 LABEL_SOURCES = ("chargeback", "matured")
 
 _COUNT = {"ge": 0}
+#: The card's payment counts, shortest window first (the first two are optional since 0.1.5).
+VELOCITY_WINDOWS = ("tx_count_5m", "tx_count_15m", "tx_count_1h", "tx_count_24h", "tx_count_7d")
 _MONEY = {"ge": 0.0, "le": 50 * MAX_AMOUNT}
 
 
@@ -55,6 +59,14 @@ class TransactionInstance(pa.DataFrameModel):
     is_foreign: Series[bool] = pa.Field(description="Merchant country differs from home country.")
     hour_of_day: Series[int] = pa.Field(ge=0, le=23, description="Hour of event_time (UTC).")
     day_of_week: Series[int] = pa.Field(ge=0, le=6, description="Monday=0 ... Sunday=6.")
+    # "Hot" short windows for attack bursts (0.1.5): optional, so instances written under an
+    # earlier contract (without them) stay valid; etl_app always publishes them.
+    tx_count_5m: Series[int] | None = pa.Field(
+        **_COUNT, description="Card's earlier payments, last 5 minutes (since 0.1.5)."
+    )
+    tx_count_15m: Series[int] | None = pa.Field(
+        **_COUNT, description="Card's earlier payments, last 15 minutes (since 0.1.5)."
+    )
     tx_count_1h: Series[int] = pa.Field(**_COUNT, description="Card's earlier payments, last 1h.")
     tx_count_24h: Series[int] = pa.Field(**_COUNT, description="Card's earlier payments, last 24h.")
     tx_count_7d: Series[int] = pa.Field(**_COUNT, description="Card's earlier payments, last 7d.")
@@ -79,6 +91,9 @@ class TransactionInstance(pa.DataFrameModel):
     merchant_tx_30d: Series[int] = pa.Field(
         **_COUNT, description="Payments at this merchant in the last 30 days."
     )
+    merchant_tx_10m: Series[int] | None = pa.Field(
+        **_COUNT, description="Payments at this merchant in the last 10 minutes (since 0.1.5)."
+    )
     merchant_chargeback_rate_30d: Series[float] = pa.Field(
         ge=0.0,
         description=(
@@ -98,12 +113,19 @@ class TransactionInstance(pa.DataFrameModel):
     @pa.dataframe_check(name="velocity_windows_nest")
     @classmethod
     def _velocity_windows_nest(cls, df: pd.DataFrame) -> pd.Series:
-        """A shorter window can never hold more payments than a longer one."""
-        c1, c24, c7 = df["tx_count_1h"], df["tx_count_24h"], df["tx_count_7d"]
-        if _numpy_numbers(c1, c24, c7):  # the same comparisons without pandas' per-op cost
-            c1, c24, c7 = c1.to_numpy(), c24.to_numpy(), c7.to_numpy()
-            return pd.Series((c1 <= c24) & (c24 <= c7), index=df.index)
-        return (c1 <= c24) & (c24 <= c7)
+        """A shorter window can never hold more payments than a longer one (the optional hot
+        windows, since 0.1.5, where the frame has them)."""
+        counts = [df[c] for c in VELOCITY_WINDOWS if c in df]
+        if _numpy_numbers(*counts):  # the same comparisons without pandas' per-op cost
+            arrays = [c.to_numpy() for c in counts]
+            ok = np.ones(len(df), dtype=bool)
+            for shorter, longer in pairwise(arrays):
+                ok &= shorter <= longer
+            return pd.Series(ok, index=df.index)
+        ok = pd.Series(True, index=df.index)
+        for shorter, longer in pairwise(counts):
+            ok &= shorter <= longer
+        return ok
 
     @pa.dataframe_check(name="hour_matches_event_time")
     @classmethod

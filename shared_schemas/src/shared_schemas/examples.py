@@ -21,6 +21,8 @@ def transaction_instance_example() -> pd.DataFrame:
             "is_foreign": [False, True],
             "hour_of_day": [12, 3],
             "day_of_week": [1, 1],
+            "tx_count_5m": [0, 1],
+            "tx_count_15m": [0, 2],
             "tx_count_1h": [0, 2],
             "tx_count_24h": [2, 3],
             "tx_count_7d": [9, 4],
@@ -33,6 +35,7 @@ def transaction_instance_example() -> pd.DataFrame:
             "is_new_country": [False, True],
             "merchant_chargebacks_30d": [0, 6],
             "merchant_tx_30d": [812, 40],
+            "merchant_tx_10m": [1, 0],
             "merchant_chargeback_rate_30d": [0.0, 6 / 41],
         }
     )

@@ -15,13 +15,16 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from shared_schemas.etl_to_ml import VELOCITY_WINDOWS
+
 
 def satisfy_row_rules(name: str, df: pd.DataFrame) -> pd.DataFrame:
     """Make drawn rows of contract ``name`` satisfy its row rules (column values stay drawn)."""
     df = df.copy()
     if name == "TransactionInstance":
         df["hour_of_day"] = df["event_time"].dt.hour
-        windows = ["tx_count_1h", "tx_count_24h", "tx_count_7d"]
+        # the hot windows (5m, 15m) are optional since 0.1.5: frozen copies have none
+        windows = [c for c in VELOCITY_WINDOWS if c in df]
         df[windows] = np.sort(df[windows].to_numpy(), axis=1)
     elif name == "FraudLabel":
         df["label_time"] = df["event_time"]

@@ -51,7 +51,10 @@ def api(world, tmp_path_factory):
     )
     catalog = ValidatingCatalog()
     thresholds = decision_thresholds(COSTS)
-    groups = {"amount": ["amount"], "velocity": ["tx_count_1h", "tx_count_24h", "tx_count_7d"]}
+    groups = {
+        "amount": ["amount"],
+        "velocity": ["tx_count_5m", "tx_count_15m", "tx_count_1h", "tx_count_24h", "tx_count_7d"],
+    }
     service = DecisionService(
         router,
         DecisionSink(

@@ -24,7 +24,10 @@ from user_app.online.service import LOOPBACK, DecisionService, Limits, create_ap
 from user_app.online.sink import DecisionSink
 
 EXAMPLE = transaction_instance_example()
-GROUPS = {"amount": ["amount"], "velocity": ["tx_count_1h", "tx_count_24h", "tx_count_7d"]}
+GROUPS = {
+    "amount": ["amount"],
+    "velocity": ["tx_count_5m", "tx_count_15m", "tx_count_1h", "tx_count_24h", "tx_count_7d"],
+}
 
 
 class CountingContract(FastContract):

@@ -76,6 +76,31 @@ def test_features_use_only_strictly_earlier_payments():
     TransactionInstance.validate(f.reset_index())
 
 
+def test_hot_windows_count_a_burst_minutes_apart():
+    """5/15-minute card windows and the merchant's 10-minute window end 1 s before the payment:
+    a payment in the same second is not seen, one exactly 5 (15, 10) minutes earlier is."""
+    burst = card_history().assign(
+        event_time=pd.to_datetime(
+            [
+                "2025-03-01 10:00:00",
+                "2025-03-01 10:03:00",
+                "2025-03-01 10:05:00",
+                "2025-03-01 10:05:00",  # the same second as the previous payment
+                "2025-03-01 10:15:00",
+            ]
+        ),
+        merchant_id=[1, 1, 1, 2, 1],
+    )
+    no_cbs = pd.DataFrame({"transaction_id": [], "merchant_id": [], "received_at": []})
+    f = features_for(burst, no_cbs, pd.Timestamp("2025-03-01"), pd.Timestamp("2025-03-02"))
+    f = f.set_index("transaction_id")
+    assert f["tx_count_5m"].tolist() == [0, 1, 2, 2, 0]
+    assert f["tx_count_15m"].tolist() == [0, 1, 2, 2, 4]
+    assert f["tx_count_1h"].tolist() == [0, 1, 2, 2, 4]
+    assert f["merchant_tx_10m"].tolist() == [0, 1, 2, 0, 1]
+    TransactionInstance.validate(f.reset_index())
+
+
 def test_no_leakage_future_data_never_changes_a_feature(world):
     """Features of payments before a cutoff are identical with or without later data."""
     payments, chargebacks = payments_frame(world), chargebacks_frame(world)

@@ -61,10 +61,11 @@ def rows(draw, n_max: int = 4) -> pd.DataFrame:
         "merchant_chargeback_rate_30d": _float(0.0, BIG, adversarial),
     }
     frame = {name: draw(st.lists(s, min_size=n, max_size=n)) for name, s in columns.items()}
-    nested = [sorted(draw(st.lists(counts, min_size=3, max_size=3))) for _ in range(n)]
-    for i, name in enumerate(("tx_count_1h", "tx_count_24h", "tx_count_7d")):
+    windows = ("tx_count_5m", "tx_count_15m", "tx_count_1h", "tx_count_24h", "tx_count_7d")
+    nested = [sorted(draw(st.lists(counts, min_size=5, max_size=5))) for _ in range(n)]
+    for i, name in enumerate(windows):
         frame[name] = [counts_of_row[i] for counts_of_row in nested]
-    for name in ("merchant_chargebacks_30d", "merchant_tx_30d"):
+    for name in ("merchant_chargebacks_30d", "merchant_tx_30d", "merchant_tx_10m"):
         frame[name] = draw(st.lists(counts, min_size=n, max_size=n))
     frame["hour_of_day"] = draw(st.lists(st.integers(0, 23), min_size=n, max_size=n))
     frame["day_of_week"] = draw(st.lists(st.integers(0, 6), min_size=n, max_size=n))

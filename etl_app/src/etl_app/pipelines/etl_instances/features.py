@@ -20,6 +20,7 @@ Input relations:
 
 from __future__ import annotations
 
+MINUTE = 60
 HOUR = 3_600
 DAY = 86_400
 #: The merchant aggregates' window (payments and chargebacks received), in days.
@@ -42,6 +43,9 @@ WITH tx AS (
 card_features AS (
     SELECT
         _row,
+        -- "hot" windows: attack bursts are payments minutes apart on one card
+        COUNT(*) OVER w5m AS tx_count_5m,
+        COUNT(*) OVER w15m AS tx_count_15m,
         COUNT(*) OVER w1h AS tx_count_1h,
         COUNT(*) OVER w24h AS tx_count_24h,
         COUNT(*) OVER w7d AS tx_count_7d,
@@ -53,6 +57,8 @@ card_features AS (
         cents / NULLIF(MEDIAN(cents) OVER wlb, 0.0) AS amount_to_median_ratio
     FROM tx
     WINDOW
+        w5m AS ({card.format(5 * MINUTE)}),
+        w15m AS ({card.format(15 * MINUTE)}),
         w1h AS ({card.format(HOUR)}),
         w24h AS ({card.format(DAY)}),
         w7d AS ({card.format(7 * DAY)}),
@@ -79,17 +85,23 @@ merchant_events AS (
     FROM chargebacks
 ),
 merchant_features AS (
-    SELECT _row, merchant_chargebacks_30d, merchant_tx_30d
+    SELECT _row, merchant_chargebacks_30d, merchant_tx_30d, merchant_tx_10m
     FROM (
         SELECT
             _row,
             COALESCE(SUM(is_cb) OVER wm, 0) AS merchant_chargebacks_30d,
-            COALESCE(SUM(is_tx) OVER wm, 0) AS merchant_tx_30d
+            COALESCE(SUM(is_tx) OVER wm, 0) AS merchant_tx_30d,
+            COALESCE(SUM(is_tx) OVER wm10m, 0) AS merchant_tx_10m
         FROM merchant_events
-        WINDOW wm AS (
-            PARTITION BY merchant_id ORDER BY ts
-            RANGE BETWEEN {merchant_window} PRECEDING AND 1 PRECEDING
-        )
+        WINDOW
+            wm AS (
+                PARTITION BY merchant_id ORDER BY ts
+                RANGE BETWEEN {merchant_window} PRECEDING AND 1 PRECEDING
+            ),
+            wm10m AS (
+                PARTITION BY merchant_id ORDER BY ts
+                RANGE BETWEEN {10 * MINUTE} PRECEDING AND 1 PRECEDING
+            )
     ) AS m
     WHERE _row IS NOT NULL
 )
@@ -108,6 +120,8 @@ SELECT
     -- (1970-01-01 was a Thursday: Monday = 0)
     CAST(FLOOR((tx.ts % 86400) / 3600.0) AS BIGINT) AS hour_of_day,
     CAST((FLOOR(tx.ts / 86400.0) + 3) % 7 AS BIGINT) AS day_of_week,
+    c.tx_count_5m,
+    c.tx_count_15m,
     c.tx_count_1h,
     c.tx_count_24h,
     c.tx_count_7d,
@@ -120,6 +134,7 @@ SELECT
     n.is_new_country,
     m.merchant_chargebacks_30d,
     m.merchant_tx_30d,
+    m.merchant_tx_10m,
     CAST(m.merchant_chargebacks_30d AS DOUBLE) / (m.merchant_tx_30d + 1)
         AS merchant_chargeback_rate_30d
 FROM tx
