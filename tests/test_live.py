@@ -7,41 +7,41 @@ Every payment's online features must equal the batch's bit for bit, and every on
 batch's: :mod:`tooling.loop.live`, which ``make live`` runs.
 """
 
+import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 
-from tooling.loop.live import SMALL_WORLD, LiveRun, live, render
+from tooling.loop.live import SMALL_WORLD, render
 from shared_runtime.testing import isolated_env
-from tests.conftest import SMALL, published
+from tests.conftest import ROOT, SMALL, published
 
 assert SMALL_WORLD == SMALL  # make live builds the world these tests build
 
 
 @pytest.fixture(scope="module")
 def live_run(loop, tmp_path_factory):
-    """A copy of the loop's world (the loop fixture stays as other tests expect it), run live."""
+    """`make live --root` (tooling.loop.live) on a copy of the loop's world (the loop fixture
+    stays as other tests expect it)."""
     root, _ = loop
     world = tmp_path_factory.mktemp("live") / "world"
     shutil.copytree(root, world, symlinks=True)
-    env = isolated_env(world)
-    summary = live(
-        world,
-        env,
-        LiveRun(
-            rate=10,
-            seconds=10,
-            clients=4,
-            seed=7,
-            world=SMALL["simulate"],
-            # generous budgets: this test is about equality, not speed (make bench measures it)
-            features_timeout_seconds=20,
-            request_timeout_seconds=30,
-            attack_share=0.3,  # bursts: payments of one card in the same second
-        ),
-        echo=False,
+    # generous budgets and many bursts: this test is about equality (make bench times it)
+    args = "--rate 10 --seconds 10 --seed 7 --attack-share 0.3"
+    args += " --features-timeout 20 --request-timeout 30"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tooling.loop.live", "--root", str(world), *args.split()],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    return world, env, summary
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "features: 0 of" in proc.stdout
+    summary = json.loads((world / "live_summary.json").read_text())
+    return world, isolated_env(world), summary
 
 
 @pytest.mark.slow

@@ -293,34 +293,47 @@ def render(summary: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, help="an existing world (default: build a small one)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        help="the world of an earlier `make live` (its folder, printed then); default: build one",
+    )
     parser.add_argument("--rate", type=float, default=20.0, help="payments per second")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the payments flow")
     parser.add_argument("--clients", type=int, default=4, help="concurrent requests")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--attack-share", type=float, default=0.05, help="share of payments in attack bursts"
+    )
     parser.add_argument(
         "--features-timeout",
         type=float,
         default=1.0,
         help="user_app's budget for a payment's features, in seconds (then: the fallback)",
     )
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--request-timeout", type=float, default=2.0, help="the gateway's budget per /authorize"
+    )
     args = parser.parse_args(argv)
-    root = args.root or Path(tempfile.mkdtemp(prefix="live-", dir=ROOT / "data"))
+    root = (args.root or Path(tempfile.mkdtemp(prefix="live-", dir=ROOT / "data"))).resolve()
     env = isolated_env(root)
     if args.root is None:
         sys.stdout.write(f"Building a small world with a champion model in {root}\n")
         build_world(root, env)
     settings = LiveRun(
-        args.rate,
-        args.seconds,
-        args.clients,
-        args.seed,
-        SMALL_WORLD["simulate"] if args.root is None else {},
-        args.features_timeout,
+        rate=args.rate,
+        seconds=args.seconds,
+        clients=args.clients,
+        seed=args.seed,
+        world=SMALL_WORLD["simulate"],
+        features_timeout_seconds=args.features_timeout,
+        request_timeout_seconds=args.request_timeout,
+        attack_share=args.attack_share,
     )
     summary = live(root, env, settings)
     (root / "live_summary.json").write_text(json.dumps(summary, indent=2, default=str))
     sys.stdout.write(render(summary))
+    sys.stdout.write(f"Summary: {root / 'live_summary.json'}; logs: {root / 'logs'}\n")
     ok = not summary["reconciliation"]["features"]["differ"]
     ok = ok and not summary["reconciliation"]["decisions"]["differ"]
     return 0 if ok else 1
