@@ -15,6 +15,7 @@ SECTIONS = [
     "## 5. Contract validation",
     "## 6. Model quality",
     "## 7. The loop",
+    "## 8. Real-time authorization",
 ]
 
 
@@ -38,6 +39,9 @@ def test_bench_smoke_measures_everything_side_by_side(tmp_path):
     assert all(v["p50_ms"] > 0 and v["concurrent_rps"] > 0 for v in [*servers.values(), under_load])
     assert results["startup"]["ml_app"]["tiny_run_s"] > 0
     assert 0 < results["ceiling"]["ratio"] <= 1.05
+    authorize = results["authorize"]
+    assert authorize["live"]["payments"] > 0 and authorize["sequential"]["featurize_p50_ms"] > 0
+    assert authorize["reconciliation"]["features"]["compared"] > 0
     assert all(0 < v["share"] < 1 for v in results["validation"])
     assert "**missed**" in doc or "| met |" in doc
     # the report re-renders from the run's results alone
@@ -47,5 +51,5 @@ def test_bench_smoke_measures_everything_side_by_side(tmp_path):
     )
     assert again.read_text() == doc
     assert (
-        len([line for line in doc.splitlines() if line.endswith(("| met |", "**missed** |"))]) == 15
+        len([line for line in doc.splitlines() if line.endswith(("| met |", "**missed** |"))]) == 19
     )
