@@ -77,17 +77,6 @@ from etl_app.pipelines.simulate.live import LiveSettings, continue_world, live_p
 
 logger = logging.getLogger("etl_app.live")  # also when run as __main__
 
-#: The payment's fields a gateway sends (the PaymentRequest contract).
-REQUEST_FIELDS = [
-    "transaction_id",
-    "card_id",
-    "customer_id",
-    "merchant_id",
-    "event_time",
-    "amount",
-    "merchant_category",
-    "merchant_country",
-]
 DECISIONS = ("approve", "review", "decline")
 PROGRESS_SECONDS = 5  # a progress line this often (live-clock seconds)
 

@@ -44,21 +44,13 @@ from etl_app.pipelines.etl_instances.nodes import build_point_in_time_features, 
 from etl_app.pipelines.source import PAYMENT_COLUMNS
 from shared_runtime.fast import FastContract
 from shared_schemas.etl_to_ml import TransactionInstance
+from shared_schemas.gateway_to_etl import PaymentRequest
 
 #: The contract, compiled for single rows (pandera's errors and coercion, ~1 ms instead of ~15).
 CONTRACT = FastContract(TransactionInstance)
 
 #: What a gateway sends for a payment (the source system's payment columns).
-REQUEST_COLUMNS = [
-    "transaction_id",
-    "card_id",
-    "customer_id",
-    "merchant_id",
-    "event_time",
-    "amount",
-    "merchant_category",
-    "merchant_country",
-]
+REQUEST_COLUMNS = list(PaymentRequest.to_schema().columns)
 
 #: The source extract's select list and joins, as the catalog's ``source_window_payments``
 #: (``etl_app/tests/test_online.py`` checks they are the same text).

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from etl_app.pipelines.simulate import nodes
+from shared_schemas.gateway_to_etl import PaymentRequest
 
 logger = logging.getLogger(__name__)
 
@@ -41,18 +42,7 @@ logger = logging.getLogger(__name__)
 BLOCK_SECONDS = 10
 #: The payment as a gateway sends it, plus what only the simulator knows (``attack``) and when it
 #: happens on the live clock (``offset``, seconds).
-LIVE_COLUMNS = [
-    "transaction_id",
-    "card_id",
-    "customer_id",
-    "merchant_id",
-    "event_time",
-    "amount",
-    "merchant_category",
-    "merchant_country",
-    "attack",
-    "offset",
-]
+LIVE_COLUMNS = [*PaymentRequest.to_schema().columns, "attack", "offset"]
 
 
 class WorldMismatch(ValueError):
