@@ -94,26 +94,27 @@ format: install ## Apply ruff formatting and safe fixes
 .PHONY: test
 # Two lanes at once (this machine has 2 cores; most tests wait on subprocesses and servers):
 # the members' own suites one after the other, and the cross-app tests. Each line of output says
-# its lane; each lane has its own pytest temp root. Fails if either lane fails.
+# its lane. The cross-app lane has a pytest temp root of its own: each member's pytest session
+# would otherwise clean up the cross-app session's numbered temp folder while it runs (pytest
+# keeps the 3 newest). The root is short: tests create Unix sockets below it (108 bytes max).
+# Fails if either lane fails.
 test: lint ## Every test: lint, boundaries, each member's tests in its own env, cross-app tests
 	@$(MAKE) -j2 test-lane-members test-lane-cross
 
-LANE_TMP := $(or $(TMPDIR),/tmp)/monorepo-tests-$(shell id -u)
+CROSS_TMP := /tmp/mt$(shell id -u)
 lane = 2>&1 | sed -u 's/^/[$(1)] /'
 
 .PHONY: test-lane-members test-lane-cross
 test-lane-members:
-	@mkdir -p $(LANE_TMP)/members
 	@for m in $(MEMBERS); do \
 	  echo ">> testing $$m (in $$m/.venv)"; \
-	  (cd $(ROOT)/$$m && PYTEST_DEBUG_TEMPROOT=$(LANE_TMP)/members \
-	    .venv/bin/pytest -q --durations=5) ; \
+	  (cd $(ROOT)/$$m && .venv/bin/pytest -q --durations=5) ; \
 	done $(call lane,members)
 
 test-lane-cross:
-	@mkdir -p $(LANE_TMP)/cross
+	@mkdir -p $(CROSS_TMP)
 	@echo ">> cross-app tests (tests/)" $(call lane,cross-app)
-	@cd $(ROOT) && PYTEST_DEBUG_TEMPROOT=$(LANE_TMP)/cross \
+	@cd $(ROOT) && PYTEST_DEBUG_TEMPROOT=$(CROSS_TMP) \
 	  .venv/bin/pytest -q --durations=12 tests $(call lane,cross-app)
 
 .PHONY: contracts

@@ -64,7 +64,9 @@ def test_the_loop_on_servers_trains_the_embedded_model(stack, on_servers, loop):
     server = mlflow.MlflowClient(tracking_uri=stack.tracking_uri)
     embedded = mlflow.MlflowClient(tracking_uri=settings(embedded_root)["mlflow_tracking_uri"])
     on_server = validation_metrics(server, root)
-    assert on_server == validation_metrics(embedded, embedded_root)
+    # the same model: equal metrics (a mean may differ in its last bit: rows summed in the
+    # order each store returned them)
+    assert on_server == pytest.approx(validation_metrics(embedded, embedded_root), rel=1e-12)
     assert on_server["validation.rows"] > 1_000
     # the model's files went through the tracking server into the object store
     assert any(key.endswith("MLmodel") for key in s3_keys(stack, ARTIFACT_BUCKET))
@@ -100,7 +102,7 @@ def test_the_demo_summary_on_servers_equals_the_embedded_one(stack, on_servers, 
     assert here["tracking_uri"] == stack.tracking_uri
     for part in ("instances", "labels", "ceiling"):
         assert here[part] == there[part], part
-    assert here["registry"]["metrics"] == there["registry"]["metrics"]
+    assert here["registry"]["metrics"] == pytest.approx(there["registry"]["metrics"], rel=1e-12)
     for key in ("n_rows", "n_approve", "n_review", "n_decline"):
         assert here["last_scoring"][key] == there["last_scoring"][key], key
     assert here["last_promotion"]["reason"] == there["last_promotion"]["reason"]
