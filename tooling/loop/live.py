@@ -324,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         "--request-timeout", type=float, default=2.0, help="the gateway's budget per /authorize"
     )
     args = parser.parse_args(argv)
+    if args.root is None:
+        (ROOT / "data").mkdir(exist_ok=True)  # a fresh clone has no data/ yet
     root = (args.root or Path(tempfile.mkdtemp(prefix="live-", dir=ROOT / "data"))).resolve()
     env = isolated_env(root)
     if args.root is None:
