@@ -109,16 +109,21 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_frame(body: bytes, max_rows: int) -> pd.DataFrame:
-    """The MLflow scoring protocol's JSON as a DataFrame, or BadRequest saying what is wrong."""
+def read_json(body: bytes, what: str) -> Any:
+    """The body's JSON (finite numbers only), or BadRequest; ``what`` says what to send."""
     if not body:
-        raise BadRequest(400, "Empty body: send JSON with dataframe_split or dataframe_records.")
+        raise BadRequest(400, f"Empty body: {what}.")
     try:
-        payload = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+        return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(400, f"Body is not valid JSON: {exc}") from None
     except RecursionError:
         raise BadRequest(400, "JSON nested too deeply.") from None
+
+
+def parse_frame(body: bytes, max_rows: int) -> pd.DataFrame:
+    """The MLflow scoring protocol's JSON as a DataFrame, or BadRequest saying what is wrong."""
+    payload = read_json(body, "send JSON with dataframe_split or dataframe_records")
     if not isinstance(payload, dict) or len(payload) != 1 or set(payload) - set(FORMATS):
         keys = list(payload)[:10] if isinstance(payload, dict) else type(payload).__name__
         raise BadRequest(
@@ -302,7 +307,10 @@ class DecisionService:
     ) -> dict[str, Any]:
         """One raw payment: its features from etl_app, then the decision (or the fallback)."""
         if self.features is None:
-            raise BadRequest(404, "POST /authorize needs a featurization service (authorize.url).")
+            raise BadRequest(
+                404,
+                "POST /authorize needs a featurization service (online.authorize.features_url).",
+            )
         payment = parse_payment(body)
         try:
             features = self.features.features(payment)
@@ -363,14 +371,7 @@ def parse_payment(body: bytes) -> dict[str, Any]:
 
     ``event_time`` is ISO 8601 text with any offset (none: UTC). The payment is passed on to
     the featurization service as sent."""
-    if not body:
-        raise BadRequest(400, "Empty body: send one payment as a JSON object.")
-    try:
-        payment = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(400, f"Body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise BadRequest(400, "JSON nested too deeply.") from None
+    payment = read_json(body, "send one payment as a JSON object")
     if not isinstance(payment, dict):
         kind = type(payment).__name__
         raise BadRequest(400, f"Expected one payment as a JSON object; got {kind}.")
